@@ -66,6 +66,8 @@ def result_frame(rows: Iterable[Mapping[str, Any]] | Mapping[str, Any]) -> pd.Da
         # Nullable floats keep NA as NA (not NaN) so printing shows <NA> next to the note.
         try:
             frame[col] = pd.to_numeric(frame[col]).astype("Float64")
+            if col == "n" and (frame[col].dropna() % 1 == 0).all():
+                frame[col] = frame[col].astype("Int64")
         except (TypeError, ValueError):
             pass  # a caller put text in a numeric column; leave it visible rather than coerce
     extra = [c for c in frame.columns if c not in STAT_COLUMNS]
