@@ -25,7 +25,8 @@ from .provenance import atomic_write_text
 #: reference, note); the notebook adds the rest.
 RESULT_COLUMNS = [
     "hypothesis",      # e.g. "H1a"
-    "claim",           # what the guide says, in a few words
+    "claim_id",        # the guide's claim this row tests (data/claims.yaml), e.g. "C05"
+    "claim",           # what the guide says, paraphrased in a few words
     "h0", "h1",        # the null and alternative hypotheses in plain words
     "test",            # short name of the test
     "method",          # what exactly was computed

@@ -1,0 +1,47 @@
+"""The verdict report: claims joined with result rows, verdicts summarised, deterministic output."""
+import pandas as pd
+import pytest
+
+from clusterstats import report
+from clusterstats.results import RESULT_COLUMNS, tidy_rows, write_rows, assemble
+
+
+@pytest.mark.parametrize("verdicts, expected", [
+    ([], report.NOT_TESTED),
+    (["supported", "supported"], "supported"),
+    (["supported", "not supported"], "partly"),
+    (["not supported", "inconclusive"], "not supported"),
+    (["not testable offline"], "not testable offline"),
+])
+def test_claim_verdict_summary(verdicts, expected):
+    assert report.claim_verdict(pd.Series(verdicts, dtype=object)) == expected
+
+
+def test_every_claim_has_a_hypothesis_and_unique_id():
+    claims = report.load_claims()
+    assert claims["id"].is_unique
+    assert claims["hypotheses"].map(len).min() >= 1
+
+
+def test_report_joins_rows_and_is_deterministic(tmp_path):
+    rows = tidy_rows([{"test": "exact_rate", "method": "conditional exact", "effect_name": "IRR",
+                       "effect": 3.2, "ci_low": 1.5, "ci_high": 6.8, "ci_level": 0.95, "n": 42,
+                       "p_value": 0.004}],
+                     hypothesis="H1a", claim_id="C05", verdict="supported",
+                     verdict_text="2016 stands out", data_vintage="guide 2018-04-22", run_id="t")
+    write_rows(rows, "h1a", folder=tmp_path)
+    assemble(tmp_path)
+    out = tmp_path / "reports"
+    first = report.build(results=tmp_path / "hypotheses.csv", figures=tmp_path, out_dir=out)
+    text = first["markdown"].read_text()
+    assert "**Verdict: supported**" in text and "IRR = 3.2" in text and "CI 1.5 to 6.8" in text
+    assert "C12" in text and report.NOT_TESTED in text  # untested claims are listed, not dropped
+    md1, html1 = first["markdown"].read_bytes(), first["html"].read_bytes()
+    second = report.build(results=tmp_path / "hypotheses.csv", figures=tmp_path, out_dir=out)
+    assert second["markdown"].read_bytes() == md1 and second["html"].read_bytes() == html1
+
+
+def test_unknown_results_column_is_refused():
+    with pytest.raises(ValueError, match="unknown results column"):
+        tidy_rows([{"test": "x"}], not_a_column=1)
+    assert RESULT_COLUMNS.index("claim_id") == 1
