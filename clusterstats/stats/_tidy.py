@@ -5,7 +5,7 @@ columns :data:`STAT_COLUMNS` (a subset of :data:`clusterstats.results.RESULT_COL
 that order, followed by any extra columns the test adds. Missing fields are NA.
 
 NaN numbers are never left unexplained: :func:`result_row` replaces a NaN or infinite
-number in a numeric column by NA and says in ``note`` which field was undefined and why
+number in any field by NA and says in ``note`` which field was undefined and why
 (e.g. an exact test with a valid p-value but no statistic, or a degenerate fit).
 """
 from __future__ import annotations
@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 from typing import Any, Iterable, Mapping
 
+import numpy as np
 import pandas as pd
 
 #: Columns every statistical result row has, in order (see clusterstats.results.RESULT_COLUMNS).
@@ -25,24 +26,23 @@ _NUMERIC = ("statistic", "p_value", "effect", "ci_low", "ci_high", "ci_level", "
 
 
 def _is_bad_number(value: Any) -> bool:
-    try:
-        return value is not None and value is not pd.NA and not math.isfinite(float(value))
-    except (TypeError, ValueError):
-        return False
+    # Only real numbers: the text "nan" in a name column is not a missing statistic.
+    return isinstance(value, (int, float, np.number)) and not isinstance(value, bool) \
+        and not math.isfinite(float(value))
 
 
 def result_row(*, why_nan: str | Mapping[str, str] | None = None, **fields: Any) -> dict:
     """Return one result row: all :data:`STAT_COLUMNS` (NA where not given) plus extras.
 
-    A NaN/inf in a numeric column becomes NA and ``note`` gains "<field> undefined: <why>".
+    A NaN/inf number in any field becomes NA and ``note`` gains "<field> undefined: <why>".
     ``why_nan`` is the reason (one string for all fields, or a mapping field -> reason);
     without it the note says the value was not finite, so a NaN is never silent.
     """
     row: dict[str, Any] = {col: pd.NA for col in STAT_COLUMNS}
     row.update(fields)
     notes = [str(row["note"])] if not pd.isna(row["note"]) and row["note"] != "" else []
-    for col in _NUMERIC:
-        if _is_bad_number(row[col]):
+    for col in list(row):
+        if col != "note" and _is_bad_number(row[col]):
             if isinstance(why_nan, Mapping):
                 reason = why_nan.get(col, "computation gave a non-finite value")
             else:
