@@ -1,0 +1,248 @@
+"""Vectorised reader for Eurostat's tab-separated data files.
+
+Two real layouts share one grammar and are both read by :func:`parse_tsv`:
+
+* the SDMX 2.1 dissemination API's ``?format=TSV`` answer (2023-): header
+  ``freq,sectperf,unit,geo\\TIME_PERIOD``, periods ascending, CRLF line endings on the wire;
+* the retired bulk-download TSV (before Oct 2023): header ``unit,geo\\time``, periods descending.
+
+Each data cell is ``value[ flags]`` with ``:`` for "not available", e.g. ``0.89 b``, ``: c``,
+``896.3 p``, ``4.0 bu``. The file is wide (one column per period); we return it long and tidy.
+
+Why not the ``eurostat`` package's parser: it loops over every cell in Python (``re.split`` and
+``float()`` per cell), builds a list of tuples, keeps ``":"`` and ``""`` as flags and misaligns
+columns when a cell lacks the value/flag separator (see the project's reference notes, A2). Here
+every step is a pyarrow compute kernel over all cells at once; the only Python loops run over
+columns (periods, dimensions), never over cells.
+
+Flag letters follow Eurostat's "Codes and flags" list
+(https://ec.europa.eu/eurostat/data/database/information, "Symbols").
+"""
+from __future__ import annotations
+
+import gzip
+import io
+import zlib
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+
+__all__ = ["CONF_STATUS", "FLAGS", "TSVFormatError", "decode_flags", "parse_tsv"]
+
+#: Eurostat's observation flags, letter -> meaning. A cell may carry several (``bp``, ``bu``).
+FLAGS: dict[str, str] = {
+    "b": "break in time series",
+    "c": "confidential",
+    "d": "definition differs",
+    "e": "estimated",
+    "f": "forecast",
+    "n": "not significant",
+    "p": "provisional",
+    "r": "revised",
+    "s": "Eurostat estimate",
+    "u": "low reliability",
+    "z": "not applicable",
+}
+
+#: The SDMX 2.1 TSV appends the confidentiality status (SDMX CONF_STATUS) as ``@`` + a capital
+#: letter, e.g. ``: @C`` in tgs00042 where the SDMX-CSV of the same table has CONF_STATUS=C.
+CONF_STATUS: dict[str, str] = {
+    "C": "confidential",
+    "D": "secondary confidentiality",
+    "F": "free (not confidential)",
+    "N": "not for publication, restricted for internal use only",
+    "S": "confidential at the request of the data provider",
+}
+
+_GZIP_MAGIC = b"\x1f\x8b"
+# value, then optional flags after one or more spaces; trailing spaces were trimmed before.
+_CELL_RE = r"^(?P<value>[^ ]*)(?: +(?P<flag>.*))?$"
+_NUMBER_RE = r"^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$"
+
+
+class TSVFormatError(ValueError):
+    """The bytes are not a well-formed Eurostat TSV; the message names source, row and reason."""
+
+
+def _where(source: str | None) -> str:
+    return f"{source}: " if source else ""
+
+
+def _to_text_bytes(data: bytes | str, source: str | None) -> bytes:
+    if isinstance(data, str):
+        data = data.encode("utf-8")
+    if data[:2] == _GZIP_MAGIC:
+        try:
+            data = gzip.decompress(data)
+        except (EOFError, OSError, zlib.error) as exc:  # truncated or corrupt stream
+            raise TSVFormatError(f"{_where(source)}gzip stream is truncated or corrupt ({exc})") from exc
+    if data[:3] == b"\xef\xbb\xbf":
+        data = data[3:]
+    return data
+
+
+def _split_header(first_line: str, source: str | None) -> tuple[list[str], list[str]]:
+    fields = first_line.rstrip("\r\n").split("\t")
+    key = fields[0]
+    if "\\" not in key:
+        raise TSVFormatError(
+            f"{_where(source)}row 1: header {key[:80]!r} is not an Eurostat TSV header "
+            "(expected e.g. 'freq,unit,geo\\TIME_PERIOD')")
+    dims = [d.strip().lower() for d in key.split("\\", 1)[0].split(",")]
+    periods = [p.strip() for p in fields[1:]]
+    if "time" in dims:
+        raise TSVFormatError(f"{_where(source)}row 1: a dimension is called 'time', which clashes "
+                             "with the period column")
+    if any(not p for p in periods) or len(set(periods)) != len(periods):
+        raise TSVFormatError(f"{_where(source)}row 1: empty or repeated period column in header")
+    return dims, periods
+
+
+def _first_bad_line(text: bytes, n_fields: int) -> tuple[int, str]:
+    """Error path only: find the first line whose field count is wrong (1-based line number)."""
+    for number, line in enumerate(io.BytesIO(text), start=1):
+        line = line.rstrip(b"\r\n")
+        if line and line.count(b"\t") + 1 != n_fields:
+            return number, line.decode("utf-8", "replace")
+    return 0, ""
+
+
+def _empty_frame(dims: list[str], flags: bool) -> pd.DataFrame:
+    cols: dict[str, object] = {d: pd.Categorical([]) for d in dims}
+    cols["time"] = pd.Categorical([])
+    cols["value"] = np.array([], dtype="float64")
+    if flags:
+        cols["flag"] = pd.Categorical([])
+    return pd.DataFrame(cols)
+
+
+def parse_tsv(data: bytes | str, *, flags: bool = True, source: str | None = None) -> pd.DataFrame:
+    """Parse an Eurostat SDMX 2.1 TSV or old bulk TSV (gzip or plain, CRLF or LF) to a long frame.
+
+    Returns one row per cell, series by series, periods ascending within a series:
+
+    * one categorical column per dimension, named by the lower-case ids in the header;
+    * ``time``: the period as written in the file ("2016", "2016-Q1"), categorical, ascending;
+    * ``value``: float64, NaN where the file has ``:``;
+    * ``flag`` (when ``flags``): categorical of Eurostat's letters ("p", "bp", ...), NA when none.
+
+    ``source`` (a file name or URL) only makes error messages say where the bad input came from.
+    Raises :class:`TSVFormatError` naming the row and the reason for any malformed input.
+    """
+    text = _to_text_bytes(data, source)
+    if not text.strip():
+        raise TSVFormatError(f"{_where(source)}empty body: no header row")
+    newline = text.find(b"\n")
+    first = (text if newline < 0 else text[:newline]).decode("utf-8", "replace")
+    dims, periods = _split_header(first, source)
+    n_fields = 1 + len(periods)
+
+    body = b"" if newline < 0 else text[newline + 1:]
+    if not body.strip():
+        return _empty_frame(dims, flags)
+
+    names = ["key"] + [f"c{i}" for i in range(len(periods))]
+    try:
+        table = pacsv.read_csv(
+            io.BytesIO(body),
+            read_options=pacsv.ReadOptions(column_names=names, block_size=1 << 24),
+            parse_options=pacsv.ParseOptions(delimiter="\t", quote_char=False, escape_char=False),
+            convert_options=pacsv.ConvertOptions(
+                column_types={n: pa.string() for n in names}, strings_can_be_null=False,
+                quoted_strings_can_be_null=False),
+        )
+    except pa.ArrowInvalid as exc:
+        number, line = _first_bad_line(text, n_fields)
+        if number:
+            raise TSVFormatError(
+                f"{_where(source)}row {number}: expected {n_fields} tab-separated fields "
+                f"(key + {len(periods)} periods), got {line.count(chr(9)) + 1}: {line[:120]!r}") from exc
+        raise TSVFormatError(f"{_where(source)}unreadable TSV body ({exc})") from exc
+
+    n_rows, n_per = table.num_rows, len(periods)
+
+    # --- dimension codes: split the comma-joined key once per row, vectorised ---------------
+    keys = pc.utf8_trim_whitespace(table.column("key").combine_chunks())
+    parts = pc.split_pattern(keys, ",")
+    n_parts = pc.list_value_length(parts).to_numpy(zero_copy_only=False)
+    bad = np.flatnonzero(n_parts != len(dims))
+    if bad.size:
+        r = int(bad[0])
+        raise TSVFormatError(
+            f"{_where(source)}row {r + 2}: key {keys[r].as_py()[:80]!r} has {n_parts[r]} codes, "
+            f"header names {len(dims)} dimensions ({', '.join(dims)})")
+
+    # Periods ascending whatever the file order (the bulk TSV lists them descending).
+    order = sorted(range(n_per), key=lambda j: periods[j])
+    cells = pa.chunked_array(
+        [chunk for j in order for chunk in table.column(names[1 + j]).chunks], type=pa.string())
+    cells = pc.utf8_trim(cells, " ")
+    split = pc.extract_regex(cells, _CELL_RE)
+    raw_value = pc.struct_field(split, "value")
+    raw_flag = pc.struct_field(split, "flag")
+    # "0n" is the old bulk files' spelling of "not significant" with no value (as rOpenGov reads it).
+    is_0n = pc.equal(raw_value, "0n")
+    missing = pc.or_(pc.or_(pc.equal(raw_value, ":"), pc.equal(raw_value, "")), is_0n)
+    if pc.any(is_0n).as_py():
+        raw_flag = pc.if_else(is_0n, pc.binary_join_element_wise("n", raw_flag, ""), raw_flag)
+
+    numeric_text = pc.if_else(missing, pa.scalar(None, pa.string()), raw_value)
+    ok = pc.or_kleene(missing, pc.match_substring_regex(raw_value, _NUMBER_RE))
+    if not pc.all(ok).as_py():
+        k = int(np.flatnonzero(~ok.to_numpy(zero_copy_only=False))[0])
+        j, r = order[k // n_rows], k % n_rows
+        raise TSVFormatError(
+            f"{_where(source)}row {r + 2}, period {periods[j]!r} (key "
+            f"{keys[r].as_py()!r}): cell {cells[k].as_py()!r} is not a number, ':' or a flagged value")
+    values = pc.cast(numeric_text, pa.float64()).to_numpy(zero_copy_only=False)
+    # cells are period-major (all rows of period 1, then period 2...); make them series-major.
+    values = values.reshape(n_per, n_rows).T.ravel()
+
+    out: dict[str, object] = {}
+    for i, dim in enumerate(dims):
+        enc = pc.list_element(parts, i).dictionary_encode()
+        out[dim] = pd.Categorical.from_codes(
+            np.repeat(enc.indices.to_numpy(zero_copy_only=False), n_per),
+            categories=pd.Index(enc.dictionary.to_pylist(), dtype=object))
+    sorted_periods = [periods[j] for j in order]
+    out["time"] = pd.Categorical.from_codes(
+        np.tile(np.arange(n_per, dtype=np.int32), n_rows),
+        categories=pd.Index(sorted_periods, dtype=object), ordered=True)
+    out["value"] = values
+    if flags:
+        flag = pc.if_else(pc.equal(raw_flag, ""), pa.scalar(None, pa.string()), raw_flag)
+        enc = flag.combine_chunks().dictionary_encode()
+        codes = pc.fill_null(enc.indices, -1).to_numpy(zero_copy_only=False)
+        vocab = enc.dictionary.to_pylist()
+        # sorted categories so the same flags give the same categorical in every file
+        remap = np.argsort(np.argsort(vocab)) if vocab else np.array([], dtype=np.int64)
+        codes = np.where(codes >= 0, remap[np.maximum(codes, 0)] if vocab else -1, -1)
+        out["flag"] = pd.Categorical.from_codes(
+            codes.reshape(n_per, n_rows).T.ravel(), categories=pd.Index(sorted(vocab), dtype=object))
+    return pd.DataFrame(out, copy=False)
+
+
+
+
+def _meaning(flag: str) -> str:
+    status = None
+    if "@" in flag:
+        flag, status = flag.split("@", 1)
+    out = [FLAGS.get(letter, f"unknown flag {letter!r}") for letter in flag if letter.strip()]
+    if status is not None:
+        out.append(CONF_STATUS.get(status.strip(), f"unknown confidentiality status {status!r}"))
+    return "; ".join(out)
+
+
+def decode_flags(series: pd.Series) -> pd.Series:
+    """Spell out Eurostat flags: ``"bp"`` -> ``"break in time series; provisional"``; NA stays NA.
+
+    ``"@C"`` (the TSV's confidentiality status) becomes ``"confidential"``. Decodes each distinct
+    flag once, not each cell, so it is cheap on millions of rows.
+    """
+    distinct = pd.unique(series.dropna().astype(str))
+    lookup = {flag: _meaning(flag) for flag in distinct}
+    return series.astype(object).map(lookup).astype("string").rename(series.name)
