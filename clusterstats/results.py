@@ -88,3 +88,130 @@ def assemble(folder: str | Path | None = None) -> pd.DataFrame:
     table.to_csv(buf, index=False, lineterminator="\n")
     atomic_write_text(folder / "hypotheses.csv", buf.getvalue())
     return table
+
+
+# ---------------------------------------------------------------------------------------------
+# glue / collect: named values recorded in executed notebooks (replaces scrapbook's glue/read;
+# scrapbook 0.5.0 is unmaintained and fails to import without `six`, see the reference notes A4)
+# ---------------------------------------------------------------------------------------------
+#: MIME type of a glued value in a notebook's outputs; the payload is
+#: ``{"name": ..., "encoder": "json" | "dataframe", "data": ...}``.
+GLUE_MIME = "application/vnd.clusterstats.glue+json"
+#: a glued DataFrame must stay small: larger tables belong in a CSV written with write_rows()
+GLUE_MAX_ROWS = 10_000
+
+
+def _plain(value: Any) -> Any:
+    """Make ``value`` strict JSON: numpy scalars -> Python, NaN/inf -> None, tuples -> lists."""
+    import math
+
+    import numpy as np
+
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return [_plain(v) for v in value.tolist()]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, Path):
+        return value.as_posix()
+    if isinstance(value, (pd.Timestamp,)):
+        return value.isoformat()
+    if value is pd.NA or value is pd.NaT:
+        return None
+    return value
+
+
+def glue(name: str, value: Any, *, display: bool = True) -> dict[str, Any]:
+    """Record a named value in the running notebook's output, for :func:`collect` to read.
+
+    ``value`` is anything JSON can hold (numbers, strings, lists, dicts, numpy scalars) or a small
+    ``pandas.DataFrame`` (stored as a list of records). The value is shown as a MIME bundle of type
+    :data:`GLUE_MIME`, so it lands in the cell's outputs of the executed notebook. Outside a
+    notebook nothing is displayed. Returns the payload. By convention a value glued under the name
+    ``"outputs"`` (a path or list of paths) is recorded as the run's outputs in its manifest.
+
+    Same idea as scrapbook's ``sb.glue`` (nteract/scrapbook), with a JSON-only protocol.
+    """
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"glue name must be a non-empty string, got {name!r}")
+    if isinstance(value, pd.Series):
+        value = value.to_frame()
+    if isinstance(value, pd.DataFrame):
+        if len(value) > GLUE_MAX_ROWS:
+            raise ValueError(f"glue {name!r}: DataFrame has {len(value)} rows (> {GLUE_MAX_ROWS}); "
+                             "write it with write_rows() or to a CSV and glue the path instead")
+        records = json.loads(value.reset_index(drop=not _has_named_index(value))
+                             .to_json(orient="records", date_format="iso"))
+        payload = {"name": name, "encoder": "dataframe", "data": records}
+    else:
+        payload = {"name": name, "encoder": "json", "data": _plain(value)}
+    try:
+        text = json.dumps(payload, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"glue {name!r}: value of type {type(value).__name__} is not JSON-able "
+                        f"({exc}); glue numbers, strings, lists, dicts or a small DataFrame") from exc
+    if display:
+        try:
+            from IPython import get_ipython
+            from IPython.display import display as ipy_display
+        except ImportError:  # pragma: no cover - IPython comes with ipykernel
+            return payload
+        if get_ipython() is not None:
+            short = text if len(text) <= 200 else text[:197] + "..."
+            ipy_display({GLUE_MIME: payload, "text/plain": f"glued {name}: {short}"}, raw=True)
+    return payload
+
+
+def _has_named_index(frame: pd.DataFrame) -> bool:
+    return any(n is not None for n in frame.index.names)
+
+
+def _iter_glued(nb: Mapping[str, Any]):
+    for cell in nb.get("cells", []):
+        for out in cell.get("outputs", []) if cell.get("cell_type") == "code" else []:
+            payload = out.get("data", {}).get(GLUE_MIME)
+            if isinstance(payload, str):  # nbformat may store +json bundles as text in old files
+                payload = json.loads(payload)
+            if isinstance(payload, dict) and "name" in payload:
+                yield payload
+
+
+def collect(folder: str | Path, name: str | None = None) -> pd.DataFrame:
+    """Gather the values glued in every executed notebook under ``folder`` into one tidy table.
+
+    Columns: ``notebook`` (path relative to ``folder``), ``parameters`` (the papermill parameters
+    as sorted JSON text), ``name``, ``value`` (the decoded value; a DataFrame comes back as a list
+    of records, ``pd.DataFrame(value)`` rebuilds it), ``encoder``. One row per notebook x name;
+    when a notebook glues the same name twice the last value wins (as in scrapbook). ``name``
+    keeps only that value. Hidden files and folders (temp files of a running batch) are skipped.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"{folder}: no such folder")
+    rows = []
+    for path in sorted(folder.rglob("*.ipynb")):
+        rel = path.relative_to(folder)
+        if any(part.startswith(".") for part in rel.parts):
+            continue
+        try:
+            nb = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as exc:
+            raise ValueError(f"{path}: not a readable notebook: {exc}") from exc
+        params = nb.get("metadata", {}).get("papermill", {}).get("parameters", {}) or {}
+        found: dict[str, dict[str, Any]] = {}
+        for payload in _iter_glued(nb):
+            found.pop(payload["name"], None)  # re-insert: order of the last glue
+            found[payload["name"]] = payload
+        for payload in found.values():
+            if name is not None and payload["name"] != name:
+                continue
+            rows.append({"notebook": rel.as_posix(),
+                         "parameters": json.dumps(params, sort_keys=True),
+                         "name": payload["name"], "value": payload.get("data"),
+                         "encoder": payload.get("encoder", "json")})
+    return pd.DataFrame(rows, columns=["notebook", "parameters", "name", "value", "encoder"])

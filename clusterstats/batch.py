@@ -1,0 +1,173 @@
+"""``clusterstats batch``: one notebook over a grid of parameter sets, locally in parallel or on Dask.
+
+    clusterstats batch notebooks/h4_regional_rd_disparity.ipynb \\
+        -p country BG RO GR PT -p alpha 0.05 --jobs 2 --output build/batch/h4
+
+Every parameter set is checked against the notebook's ``parameters`` cell before anything starts
+(:mod:`clusterstats.notebook_params`). Each run writes ``DIR/<run>.ipynb`` and
+``DIR/<run>.manifest.json``; the batch writes ``DIR/summary.csv`` and ``DIR/batch_manifest.json``.
+Runs that already succeeded with unchanged inputs are skipped, so an interrupted batch resumes.
+"""
+from __future__ import annotations
+
+import argparse
+import io
+import sys
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from .manifest import now_iso
+from .notebook_params import (ParameterError, expand_grid, load_grid_file, read_parameters,
+                              validate_parameters)
+from .provenance import atomic_write_text, sha256_file
+from .runner import (BatchInterrupted, RunRecord, _display_path, execute_specs, make_spec,
+                     overall_status, summary_frame, write_batch_manifest)
+
+__all__ = ["plan_batch", "run_batch", "add_batch_parser"]
+
+
+def plan_batch(notebook: str | Path, *, cli_params: Sequence[Sequence[str]] = (),
+               grid_file: str | Path | None = None) -> list[dict[str, Any]]:
+    """The batch's parameter sets, validated and coerced; raises ParameterError listing the
+    notebook's valid parameters when a name is unknown or a value has the wrong type.
+
+    ``cli_params`` are ``-p NAME VALUE [VALUE ...]`` groups (strings, coerced to the default's
+    type); the grid file's values are YAML-typed and checked as they are.
+    """
+    notebook = Path(notebook)
+    if not notebook.is_file():
+        raise ParameterError(f"{notebook}: notebook not found")
+    declared = read_parameters(notebook)
+    axes_cli: dict[str, list[Any]] = {}
+    for group in cli_params:
+        name, *values = group
+        if not values:
+            raise ParameterError(f"-p {name}: give at least one value")
+        if name in axes_cli:
+            raise ParameterError(f"-p {name} given twice; list all values after one -p")
+        axes_cli[name] = [validate_parameters({name: v}, declared, from_text=True,
+                                              where=str(notebook))[name] for v in values]
+    file_axes, file_sets = ({}, None) if grid_file is None else load_grid_file(grid_file)
+    clash = set(file_axes) & set(axes_cli)
+    if clash:
+        raise ParameterError(f"parameter(s) {sorted(clash)} given both in the grid file and with -p")
+    sets = expand_grid({**file_axes, **axes_cli}, file_sets)
+    where = f"{notebook}" + (f" with grid {grid_file}" if grid_file else "")
+    return [validate_parameters(s, declared, where=f"{where}, parameter set {i}")
+            for i, s in enumerate(sets, 1)]
+
+
+def run_batch(notebook: str | Path, parameter_sets: Sequence[Mapping[str, Any]], output_dir: str | Path,
+              *, jobs: int = 1, scheduler: str | None = None, force: bool = False,
+              kernel: str | None = None, timeout: float | None = None, progress: bool = True,
+              start_attempts: int = 3, print_summary: bool = True) -> tuple[int, list[RunRecord]]:
+    """Run ``notebook`` once per parameter set; write the summary and the batch manifest.
+
+    Returns ``(exit_code, records)``: 0 if all runs are ok or skipped, 1 if any failed. On Ctrl-C
+    the batch manifest and summary record what finished (status ``interrupted``) and
+    :class:`~clusterstats.runner.BatchInterrupted` is re-raised.
+    """
+    notebook, output_dir = Path(notebook), Path(output_dir)
+    specs = [make_spec(notebook, p, kernel=kernel, timeout=timeout, start_attempts=start_attempts)
+             for p in parameter_sets]
+    started = now_iso()
+    fields = {"kind": "batch", "notebook": {"path": _display_path(notebook), "sha256": sha256_file(notebook)},
+              "parameter_sets": [dict(p) for p in parameter_sets], "jobs": jobs,
+              "scheduler": scheduler or "threads", "started": started}
+    try:
+        records = execute_specs(specs, output_dir, jobs=jobs, scheduler=scheduler, force=force,
+                                progress=progress, desc=notebook.stem,
+                                context={"batch": output_dir.name})
+    except BatchInterrupted as exc:
+        _write_summary(output_dir, exc.records, print_summary=False)
+        write_batch_manifest(output_dir / "batch_manifest.json", exc.records, **fields, finished=now_iso())
+        raise
+    _write_summary(output_dir, records, print_summary=print_summary)
+    write_batch_manifest(output_dir / "batch_manifest.json", records, **fields, finished=now_iso())
+    return (1 if overall_status(records) == "failed" else 0), records
+
+
+def _write_summary(output_dir: Path, records: Sequence[RunRecord], *, print_summary: bool) -> None:
+    import pandas as pd
+
+    frame = summary_frame(records)
+    buf = io.StringIO()
+    frame.to_csv(buf, index=False, lineterminator="\n")
+    atomic_write_text(output_dir / "summary.csv", buf.getvalue())
+    if print_summary:
+        shown = frame.drop(columns=["notebook", "run"], errors="ignore").copy()
+        if "error_message" in shown:  # keep the printed table readable; summary.csv has it all
+            shown["error_message"] = shown["error_message"].map(
+                lambda m: m if not isinstance(m, str) or len(m) <= 60 else m[:57] + "...")
+        with pd.option_context("display.width", 200, "display.max_columns", 50):
+            print(shown.fillna("").to_string(index=False))
+        counts = {s: sum(r.status == s for r in records) for s in ("ok", "skipped", "failed")}
+        print(f"{counts['ok']} ok, {counts['skipped']} skipped (unchanged), {counts['failed']} failed"
+              f" -> {_display_path(output_dir / 'summary.csv')}")
+
+
+BATCH_EPILOG = """\
+examples:
+  # 4 x 1 grid, two runs at a time on this machine
+  clusterstats batch notebooks/h4_regional_rd_disparity.ipynb \\
+      -p country BG RO GR PT -p alpha 0.05 --jobs 2 --output build/batch/h4
+
+  # a grid file: either a mapping name -> list of values (cartesian product) ...
+  #   country: [BG, RO, GR, PT]
+  #   alpha: [0.05, 0.01]
+  # ... or a list of explicit parameter sets:
+  #   - {country: BG, alpha: 0.05}
+  #   - {country: RO, alpha: 0.01}
+  clusterstats batch NOTEBOOK --grid grid.yaml --output build/batch/grid
+
+  # on Dask: a local cluster of 4 worker processes, or an existing scheduler
+  clusterstats batch NOTEBOOK --grid grid.yaml --scheduler local --jobs 4 --output DIR
+  clusterstats batch NOTEBOOK --grid grid.yaml --scheduler tcp://host:8786 --output DIR
+
+Parameters must be assigned in the notebook's cell tagged "parameters"; values given with -p are
+converted to the type of the default there (int, float, bool, str; list/dict as YAML/JSON).
+Writes DIR/<run>.ipynb, DIR/<run>.manifest.json, DIR/summary.csv, DIR/batch_manifest.json.
+Runs that succeeded before with unchanged inputs are skipped (--force reruns them), so rerunning
+an interrupted batch resumes it. Exit code: 0 all ok, 1 some run failed, 2 bad arguments,
+130 interrupted. With a remote scheduler, workers need the same clusterstats and data installed.
+"""
+
+
+def _cmd_batch(args: argparse.Namespace) -> int:
+    try:
+        sets = plan_batch(args.notebook, cli_params=args.param or (), grid_file=args.grid)
+    except ParameterError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if args.jobs < 1:
+        print("error: --jobs must be >= 1", file=sys.stderr)
+        return 2
+    output = args.output or Path("build") / "batch" / Path(args.notebook).stem
+    print(f"clusterstats batch: {len(sets)} parameter set(s) of {args.notebook} -> {output}",
+          file=sys.stderr)
+    code, _ = run_batch(args.notebook, sets, output, jobs=args.jobs, scheduler=args.scheduler,
+                        force=args.force, kernel=args.kernel, timeout=args.timeout,
+                        progress=not args.quiet)
+    return code
+
+
+def add_batch_parser(subparsers: Any) -> None:
+    p = subparsers.add_parser(
+        "batch", help="run one notebook over a grid of parameter sets (parallel, resumable)",
+        description="Run NOTEBOOK once per parameter set with papermill, in parallel, and summarise.",
+        epilog=BATCH_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("notebook", type=Path, help="the notebook (.ipynb) to run")
+    p.add_argument("-p", "--param", nargs="+", action="append", metavar=("NAME", "VALUE"),
+                   help="a parameter and one or more values; repeat for more parameters")
+    p.add_argument("--grid", type=Path, default=None, help="YAML grid file (see examples)")
+    p.add_argument("--output", "-o", type=Path, default=None,
+                   help="output folder (default: build/batch/<notebook name>)")
+    p.add_argument("--jobs", "-j", type=int, default=1, help="runs at the same time (default 1)")
+    p.add_argument("--scheduler", default=None,
+                   help="run on Dask: 'local' (LocalCluster with --jobs worker processes) or an "
+                        "address like tcp://host:8786")
+    p.add_argument("--force", action="store_true", help="rerun sets that already succeeded")
+    p.add_argument("--kernel", "-k", default=None, help="kernel name (default: the notebook's own)")
+    p.add_argument("--timeout", type=float, default=None, help="per-cell time limit in seconds")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_batch)
