@@ -315,37 +315,53 @@ def _entities(bulstat: pd.DataFrame, tr: pd.DataFrame) -> pd.DataFrame:
     return ent
 
 
+def _similarity(query: str, keys: list[str]) -> list[float]:
+    """difflib ratio of ``query`` with each key; pairs whose cheap upper bound (quick_ratio) is
+    below 0.6 get 0.0, as they can neither link nor be a close runner-up."""
+    sm = SequenceMatcher(None, b=query, autojunk=False)  # seq2 fixed: its index is built once
+    out = []
+    for key in keys:
+        sm.set_seq1(key)
+        out.append(sm.ratio() if sm.real_quick_ratio() >= 0.6 and sm.quick_ratio() >= 0.6
+                   else 0.0)
+    return out
+
+
 def _match_names(queries: pd.Series, entities: pd.DataFrame) -> pd.DataFrame:
     """Best entity for each query name: exact normalised name (unique), else difflib ratio at
     least FUZZY_MIN with a lead of FUZZY_MARGIN over the next entity; else unmatched."""
     keys = entities["name_bg"].map(normalise_name).tolist()
-    # A Trade Register name may differ from the BULSTAT one of the same EIK: index both.
-    alt = entities["tr_name"].fillna("").map(lambda s: normalise_name(s) if s else "").tolist()
+    # A Trade Register name may differ from the BULSTAT one of the same EIK: score both.
+    alt = [normalise_name(t) if isinstance(t, str) else "" for t in entities["tr_name"]]
+    alt = [a if a != k else "" for a, k in zip(alt, keys)]
+    eiks = entities["eik"].tolist()
     out = []
     for q in queries:
         qn = normalise_name(q)
-        scores = [max(SequenceMatcher(None, qn, k).ratio(), SequenceMatcher(None, qn, a).ratio()
-                      if a else 0.0) for k, a in zip(keys, alt)]
+        scores = [max(s1, s2) for s1, s2 in zip(_similarity(qn, keys), _similarity(qn, alt))]
         order = sorted(range(len(scores)), key=lambda i: -scores[i])
         best, second = order[0], order[1]
         exact = [i for i in order if scores[i] == 1.0]
         rec = {"eik": pd.NA, "method": "unmatched", "score": round(scores[best], 3),
-               "candidates": [entities["eik"].iloc[i] for i in exact] or
-               [entities["eik"].iloc[i] for i in order[:2]]}
+               "candidates": [eiks[i] for i in exact] or [eiks[i] for i in order[:2]]}
         if len(exact) == 1:
-            rec.update(eik=entities["eik"].iloc[best], method="name_exact", score=1.0)
+            rec.update(eik=eiks[best], method="name_exact", score=1.0)
         elif len(exact) > 1:
             rec["method"] = "ambiguous"
         elif scores[best] >= FUZZY_MIN and scores[best] - scores[second] >= FUZZY_MARGIN:
-            rec.update(eik=entities["eik"].iloc[best], method="name_fuzzy")
+            rec.update(eik=eiks[best], method="name_fuzzy")
         out.append(rec)
     return pd.DataFrame(out, index=queries.index)
 
 
-def link_table(source: str, names: pd.Series, rows: pd.Series,
-               entities: pd.DataFrame, overrides: pd.DataFrame) -> pd.DataFrame:
-    """Link rows of one source table to entities: overrides first, then name matching."""
-    links = _match_names(names, entities)
+def link_table(source: str, names: pd.Series, rows: pd.Series, entities: pd.DataFrame,
+               overrides: pd.DataFrame, match_names: bool = True) -> pd.DataFrame:
+    """Link rows of one source table to entities: reviewed overrides win over name matching."""
+    if match_names:
+        links = _match_names(names, entities)
+    else:
+        links = pd.DataFrame({"eik": pd.NA, "method": "unmatched", "score": float("nan"),
+                              "candidates": [[] for _ in range(len(names))]}, index=names.index)
     links.insert(0, "source_row", rows.astype(int).to_numpy())
     links.insert(0, "source", source)
     links["reason"] = ""
@@ -376,12 +392,7 @@ def register_links() -> pd.DataFrame:
     for source, df in (("bronze_label", load_bronze_label()),
                        ("abc_active_members", load_abc_members())):
         # English names: only reviewed overrides link them (no name matching across languages).
-        links = link_table(source, df["name"], df["row"], ent, ov)
-        by_name = ~links["method"].str.startswith("override")
-        links.loc[by_name, ["eik", "method"]] = [pd.NA, "unmatched"]
-        links["score"] = float("nan")  # a ratio between English and Bulgarian means nothing
-        links["candidates"] = [[] for _ in range(len(links))]
-        parts.append(links)
+        parts.append(link_table(source, df["name"], df["row"], ent, ov, match_names=False))
     return pd.concat(parts, ignore_index=True)
 
 
@@ -471,11 +482,12 @@ def clusters() -> pd.DataFrame:
     return out
 
 
-def cluster_seats() -> pd.DataFrame:
+def cluster_seats(cluster_table: pd.DataFrame | None = None) -> pd.DataFrame:
     """One row per (cluster, seat town) for the clusters with a printed seat: a two-town seat
     ("София + Габрово") gives two rows. Columns: cluster_id, seat (as printed), seat_order, town,
-    and the geography columns of :func:`clusterstats.geography.resolve_place`."""
-    cl = clusters()
+    and the geography columns of :func:`clusterstats.geography.resolve_place`. Pass the result
+    of :func:`clusters` to avoid building it twice."""
+    cl = clusters() if cluster_table is None else cluster_table
     with_seat = cl[cl["seat"].notna() & cl["seat"].ne("")]
     seats = _seat_rows(with_seat["seat"])
     seats.insert(0, "cluster_id", with_seat.loc[seats["key"], "cluster_id"].to_numpy())
