@@ -26,7 +26,7 @@ Statistics* 85(1), 226-234.
 """
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from typing import Callable
 
 import numpy as np
 import pandas as pd
