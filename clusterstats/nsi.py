@@ -8,7 +8,7 @@ NUTS 3 code (``BG313``) from ``data/geography/districts.csv`` (built from NSI's 
 
 **Two population vintages.** NSI's figures here predate the revision after the 2021 census;
 Eurostat's ``demo_r_pjanaggr3`` carries the revised series (BG on 1 January 2016: 6,938,759 in
-Eurostat, 7,101,859 on 31 December 2015 in NSI's report). Every population row keeps its
+Eurostat, 7,153,784 on 31 December 2015 in NSI's report). Every population row keeps its
 ``vintage``; :func:`combine_population` refuses to run without an explicit choice and never
 splices the two into one series.
 
@@ -111,7 +111,10 @@ def read_population_report(path: str | os.PathLike | None = None) -> pd.DataFram
     Columns: ``level`` (country, district, municipality, settlement), ``code`` (``BG``, ``VRC``,
     ``VRC10`` or the settlement's EKATTE code), ``name``, ``district``, ``nuts3``,
     ``municipality``, ``year``, ``reference_date`` (31 December of ``year``), ``value``
-    (persons), ``flag`` (``-`` where NSI wrote "none"; value 0), ``vintage``. Settlements belong to the municipality row above them (report order).
+    (persons), ``flag`` (``-`` where NSI wrote "none"; value 0), ``vintage``. Settlements
+    belong to the municipality row above them (report order). An EKATTE code can appear twice
+    (a village that became a town, or moved municipality), each row holding part of the years,
+    so a settlement's key is (code, name, municipality), not the code alone.
     """
     path = Path(path) if path else mirror_dir() / POPULATION_REPORT
     rows = _rows(path)
