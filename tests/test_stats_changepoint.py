@@ -90,7 +90,7 @@ def test_pulse_posterior_matches_quadrature_and_finds_spike():
     def seg(vals):
         f = lambda lam: np.prod(stats.poisson.pmf(vals, lam)) * stats.gamma.pdf(lam, a, scale=1 / b)
         return integrate.quad(f, 0, 60, points=[max(np.mean(vals), 0.1)], limit=200)[0]
-    wins = [(s, e) for s in range(5) for e in range(s, 5) if e - s + 1 <= 4]
+    wins = [(s, e) for s in range(1, 4) for e in range(s, 4)]  # baseline on both sides
     m = np.array([seg(y[s:e + 1]) * seg(np.r_[y[:s], y[e + 1:]]) for s, e in wins])
     df = pd.DataFrame({"year": range(2014, 2019), "count": y})
     res = poisson_pulse(df, prior_shape=a, prior_rate=b, focus_year=2016)
@@ -98,6 +98,8 @@ def test_pulse_posterior_matches_quadrature_and_finds_spike():
     spike = poisson_pulse(pd.DataFrame({"year": YEARS, "count": SPIKE}), focus_year=2016)
     assert spike.table.loc[0, "effect"] > 0.9
     assert "modal window 2016-2016" in spike.table.loc[0, "note"]
+    with pytest.raises(ValueError, match="first/last"):
+        poisson_pulse(pd.DataFrame({"year": YEARS, "count": SPIKE}), focus_year=2023)
 
 
 @pytest.mark.parametrize("call, match", [

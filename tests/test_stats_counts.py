@@ -108,6 +108,7 @@ def test_placebo_two_year_window_counts_non_overlapping_placebos():
     (lambda: exact_rate_test(3, 0, 4, 1), "exposure_window must be positive"),
     (lambda: exact_rate_test(0, 1, 0, 1), "no events"),
     (lambda: poisson_event_glm(frame([-1] + FLAT[1:])), "non-negative integer"),
+    (lambda: poisson_event_glm(frame([0] * 16)), "all zero"),
 ])
 def test_bad_parameters_are_clear_errors(call, match):
     with pytest.raises(ValueError, match=match):

@@ -43,7 +43,7 @@ def test_degenerate_bootstrap_is_explained_not_nan():
     bca = res.iloc[1]
     # Almost all resampled medians equal 5, so scipy's BCa returns NaN: it must be explained.
     assert bca.isna()[["ci_low", "ci_high"]].all()
-    assert "ci_low undefined: the bootstrap distribution is degenerate" in bca["note"]
+    assert "ci_low undefined: BCa is undefined here" in bca["note"]
     assert res["effect"].eq(5).all()
 
 

@@ -110,15 +110,17 @@ def pelt_poisson(counts: Sequence[float], penalty: str | float = "bic",
     segments["rate"] = segments["total"] / segments["n_periods"]
     new_starts = segments["start"].iloc[1:].tolist()
     cost = CostPoisson().fit(y)
+    rates = "; ".join(f"{a}-{b}: {r:.3g}/period" for a, b, r in
+                      zip(segments["start"], segments["end"], segments["rate"]))
     row = result_row(
         test="change points (PELT, Poisson cost)",
         method=f"PELT, Poisson segment NLL, penalty {penalty!r} = {pen:.3g} per change, "
                f"min_size {min_size}",
-        statistic=float(len(new_starts)), effect_name="penalised Poisson NLL",
-        effect=float(cost.sum_of_costs(bkps) + pen * len(new_starts)), n=n, unit="count",
-        reference=REF_PELT,
-        note=("new segments start at " + ", ".join(map(str, new_starts))) if new_starts
-        else "no change point")
+        statistic=float(len(new_starts)), n=n, unit="count", reference=REF_PELT,
+        note=(("new segments start at " + ", ".join(map(str, new_starts))) if new_starts
+              else "no change point")
+        + f"; segment rates {rates}; statistic = number of change points; penalised cost "
+          f"{cost.sum_of_costs(bkps) + pen * len(new_starts):.4g}")
     return ChangeResult(result_frame(row), segments)
 
 
@@ -215,8 +217,9 @@ def poisson_pulse(df: pd.DataFrame, year: str = "year", count: str = "count",
     """Exact posterior of a transient pulse: one window [s, e] with its own Poisson rate and a
     common baseline rate before and after it (two change points, "up and back down").
 
-    Every window that leaves at least one baseline period is enumerated (uniform prior over
-    windows up to ``max_length`` periods). Returns the summary row (effect = posterior
+    Every window with at least one baseline period before *and* after it is enumerated
+    (uniform prior over windows up to ``max_length`` periods), so a spike in the last period
+    of the series cannot be a pulse: whether it came back down is unobserved. Returns the summary row (effect = posterior
     probability that ``focus_year`` lies in the pulse if given, else that of the modal window;
     statistic = log10 Bayes factor pulse vs no change; note names the modal window) and the
     posterior table over windows.
@@ -224,14 +227,17 @@ def poisson_pulse(df: pd.DataFrame, year: str = "year", count: str = "count",
     periods, y = _prepare(df, year, count)
     a, b = _prior(y, prior_shape, prior_rate)
     n = y.size
-    max_length = n - 1 if max_length is None else int(max_length)
-    if not 1 <= max_length <= n - 1:
-        raise ValueError(f"max_length must be in [1, {n - 1}], got {max_length}")
-    if focus_year is not None and focus_year not in set(periods.tolist()):
-        raise ValueError(f"focus_year {focus_year} is outside the data "
-                         f"({periods.min()}-{periods.max()})")
+    max_length = n - 2 if max_length is None else int(max_length)
+    if not 1 <= max_length <= n - 2:
+        raise ValueError(f"max_length must be in [1, {n - 2}], got {max_length}")
+    if focus_year is not None and focus_year not in set(periods[1:-1].tolist()):
+        raise ValueError(f"focus_year {focus_year} is outside the data or at its first/last "
+                         f"period ({periods.min()}-{periods.max()}), where no pulse can be seen")
     cs = np.concatenate([[0.0], np.cumsum(y)])
-    starts, ends = np.array([(s, e) for s in range(n) for e in range(s, min(n, s + max_length))]).T
+    # A pulse needs baseline periods on both sides; a window touching either end of the series
+    # is a step, which poisson_switchpoint covers.
+    starts, ends = np.array([(s, e) for s in range(1, n - 1)
+                             for e in range(s, min(n - 1, s + max_length))]).T
     inside = cs[ends + 1] - cs[starts]
     length = ends - starts + 1
     logm = (_log_marginal(inside, length, a, b)

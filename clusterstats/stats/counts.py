@@ -79,6 +79,8 @@ def _prepare(df: pd.DataFrame, year: str, count: str, window_years: Sequence[int
     if outside:
         raise ValueError(f"window periods {outside} are outside the data "
                          f"({data[year].min()}-{data[year].max()})")
+    if y.sum() == 0:
+        raise ValueError(f"column {count!r} is all zero: no events to model")
     data = data.sort_values(year).reset_index(drop=True)
     data["event"] = data[year].isin(window).astype(float)
     if data["event"].all():

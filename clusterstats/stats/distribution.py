@@ -63,8 +63,9 @@ def median_bootstrap_ci(values, n_boot: int = 9999, seed: int = 0,
     """The median with percentile and BCa bootstrap CIs and the order-statistic CI.
 
     Three rows (one per CI method), same point estimate. Missing values are dropped and
-    counted in ``note``. With tied data the bootstrap distribution of the median is lumpy and
-    BCa can fail (degenerate distribution): the row then says so instead of showing NaN.
+    counted in ``note``. With ties around the median every jackknife median can be equal, so
+    BCa's acceleration is 0/0 and scipy returns NaN: the row then says so instead of showing
+    NaN (the percentile and order-statistic rows remain).
     """
     _check_level(ci_level)
     if n_boot < 100:
@@ -87,7 +88,9 @@ def median_bootstrap_ci(values, n_boot: int = 9999, seed: int = 0,
             effect_name="median", effect=med, ci_low=float(res.confidence_interval.low),
             ci_high=float(res.confidence_interval.high), ci_level=ci_level, n=x.size,
             unit=unit, reference=REF_BOOT, note=note,
-            why_nan="the bootstrap distribution is degenerate (too many ties) for this method"))
+            why_nan=("BCa is undefined here: its jackknife acceleration is 0/0 because every "
+                     "leave-one-out median is equal (ties around the median), or the bootstrap "
+                     "distribution is degenerate; use the percentile or order-statistic CI")))
     lo, hi, cover = median_order_ci(x, ci_level)
     rows.append(result_row(
         test="median", method="order-statistic CI (binomial, distribution-free)",
