@@ -184,3 +184,29 @@ def test_spec_names_unique(tmp_path):
     spec = {"entries": [SMALL_SPEC["entries"][0], SMALL_SPEC["entries"][0]]}
     with pytest.raises(snap.SnapshotError, match="appears twice"):
         snap.read_spec(_spec(tmp_path, spec))
+
+
+@needs_mirror
+def test_refresh_goes_through_get_eurostat(tmp_path, monkeypatch):
+    """--refresh asks clusterstats.get_eurostat (stubbed here: no network in tests) and records it."""
+    import sys
+    import types
+
+    from clusterstats import read_eurostat_file
+
+    calls = []
+
+    def fake_get_eurostat(code, **kwargs):
+        calls.append(code)
+        df = read_eurostat_file(mirror_dir() / "eurostat/lfst_r_lfe2en2/lfst_r_lfe2en2.tsv.gz")
+        df.attrs.update(url="http://127.0.0.1/lfst_r_lfe2en2", retrieved="2026-11-25", sha256="0" * 64)
+        return df
+
+    monkeypatch.setitem(sys.modules, "clusterstats.eurostat",
+                        types.SimpleNamespace(get_eurostat=fake_get_eurostat))
+    spec = {"entries": [SMALL_SPEC["entries"][2], {**SMALL_SPEC["entries"][0]}]}
+    manifest = snap.write_snapshot(_spec(tmp_path, spec), tmp_path / "o", refresh=True)
+    assert calls == ["lfst_r_lfe2en2", "bd_enace2_r3"]
+    e = manifest["entries"]["lfst_bg"]
+    assert e["refreshed_live"] is True and e["retrieved"] == "2026-11-25"
+    assert e["source"] == [{"path": "http://127.0.0.1/lfst_r_lfe2en2", "sha256": "0" * 64}]
