@@ -99,6 +99,7 @@ __all__ = [
     "HOUSE_RC", "use_house_style", "house_style", "new_figure", "axis_label", "set_xlabel",
     "set_ylabel", "set_time_xlabel", "add_source_note", "source_note_text", "parse_flags",
     "plot_series_with_flags", "flag_legend_handles", "save_figure", "figure_provenance",
+    "read_embedded_provenance", "vintage_date",
 ]
 
 MM_PER_INCH = 25.4
@@ -409,17 +410,16 @@ def plot_series_with_flags(ax, df: pd.DataFrame, x: str, y: str, flag: str | Non
     for col in (x, y) + ((flag,) if flag else ()):
         if col not in df.columns:
             raise KeyError(f"column {col!r} not in data (columns: {list(df.columns)})")
+    if flag:
+        for label_, xv, fv in zip(df.index, df[x], df[flag]):
+            try:
+                parse_flags(fv)
+            except ValueError as exc:
+                xv = xv.item() if hasattr(xv, "item") else xv
+                raise ValueError(f"row {label_!r} ({x}={xv!r}): {exc}") from None
     d = df[[x, y] + ([flag] if flag else [])].copy()
     d = d.sort_values(x, kind="stable").reset_index(drop=True)
-    if flag:
-        try:
-            d["_flags"] = [parse_flags(v) for v in d[flag]]
-        except ValueError as exc:
-            bad = next(i for i, v in enumerate(df.sort_values(x, kind="stable")[flag])
-                       if _bad_flag(v))
-            raise ValueError(f"row {bad} ({x}={d.loc[bad, x]!r}): {exc}") from None
-    else:
-        d["_flags"] = ""
+    d["_flags"] = [parse_flags(v) for v in d[flag]] if flag else ""
     xs = d[x].to_numpy()
     ys = pd.to_numeric(d[y], errors="coerce").to_numpy(dtype=float)
     flags = d["_flags"].tolist()
@@ -514,14 +514,6 @@ def _figure_flag_legend(fig):
     fig._clusterstats_flag_legend = leg
     _layout_footer(fig)
     return leg
-
-
-def _bad_flag(v) -> bool:
-    try:
-        parse_flags(v)
-    except ValueError:
-        return True
-    return False
 
 
 # --------------------------------------------------------------------------- provenance
@@ -753,3 +745,67 @@ def save_figure(fig, name: str, *, data: pd.DataFrame, sources: str | Sequence[s
     folder.mkdir(parents=True, exist_ok=True)
     return {key: atomic_write_bytes(folder / f"{name}{suffix[key]}", blob)
             for key, blob in rendered.items()}
+
+
+_PDF_ESCAPES = {ord("n"): b"\n", ord("r"): b"\r", ord("t"): b"\t", ord("b"): b"\b", ord("f"): b"\f",
+                ord("("): b"(", ord(")"): b")", ord("\\"): b"\\"}
+
+
+def _pdf_literal(raw: bytes, start: int) -> bytes:
+    """The PDF literal string whose opening parenthesis is at ``raw[start]`` (ISO 32000-1, 7.3.4.2)."""
+    out, depth, i = bytearray(), 0, start
+    while i < len(raw):
+        c = raw[i]
+        if c == 0x5C:  # backslash
+            nxt = raw[i + 1]
+            out += _PDF_ESCAPES.get(nxt, bytes([nxt]))
+            i += 2
+            continue
+        if c == 0x28:
+            depth += 1
+            if depth == 1:
+                i += 1
+                continue
+        elif c == 0x29:
+            depth -= 1
+            if depth == 0:
+                return bytes(out)
+        out.append(c)
+        i += 1
+    raise ValueError("unterminated PDF string")
+
+
+def read_embedded_provenance(path: str | os.PathLike) -> dict[str, Any]:
+    """The provenance record embedded by :func:`save_figure` in a PDF, PNG or SVG file.
+
+    Lets anyone holding only the figure file find out where it came from (and lets the tests
+    check that it is there). Raises ValueError if the file carries none.
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix == ".pdf":
+        raw = path.read_bytes()
+        key = b"/ClusterstatsProvenance"
+        at = raw.rfind(key)
+        if at < 0:
+            raise ValueError(f"{path}: no /ClusterstatsProvenance entry in the PDF Info dictionary")
+        start = raw.index(b"(", at)
+        text = _pdf_literal(raw, start).decode("ascii")
+    elif suffix == ".png":
+        from PIL import Image
+
+        with Image.open(path) as im:
+            text = im.text.get("clusterstats:provenance")
+        if text is None:
+            raise ValueError(f"{path}: no 'clusterstats:provenance' PNG text chunk")
+    elif suffix == ".svg":
+        import xml.etree.ElementTree as ET
+
+        ns = {"dc": "http://purl.org/dc/elements/1.1/"}
+        node = ET.parse(path).getroot().find(".//dc:description", ns)
+        if node is None or not node.text:
+            raise ValueError(f"{path}: no dc:description in the SVG metadata")
+        text = node.text
+    else:
+        raise ValueError(f"{path}: provenance is embedded only in .pdf, .png and .svg files")
+    return json.loads(text)
