@@ -171,3 +171,21 @@ def list_windows(path: str | Path | None = None) -> pd.DataFrame:
         rows.append({"code": win.code, "kind": win.kind, "start": win.start, "end": win.end,
                      "years": win.years, "basis": win.basis})
     return pd.DataFrame(rows)
+
+
+def _cli(args) -> int:
+    frame = list_windows(args.path) if args.windows else load_calls(args.path)
+    if not args.windows:
+        frame = frame[["code", "fact", "value", "unit", "precision", "source"]]
+    with pd.option_context("display.max_rows", None, "display.width", 200,
+                           "display.max_colwidth", 80):
+        print(frame.to_string(index=False))
+    return 0
+
+
+def add_cli(subparsers) -> None:
+    """``clusterstats calls [--windows]``: print the call calendar or its event windows."""
+    parser = subparsers.add_parser("calls", help="show the funding-call calendar (data/calls.yaml)")
+    parser.add_argument("--windows", action="store_true", help="show the event windows instead")
+    parser.add_argument("--path", default=None, help="another calls.yaml (default: data/)")
+    parser.set_defaults(func=_cli)

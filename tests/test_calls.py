@@ -51,3 +51,15 @@ def test_fact_without_source_names_file_and_fact(tmp_path):
                    encoding="utf-8")
     with pytest.raises(ValueError, match=r"calls.yaml: call X-1, fact 'opening': source 'nowhere'"):
         load_calls(bad)
+
+
+def test_cli_prints_windows(capsys):
+    import argparse
+
+    from clusterstats.calls import add_cli
+    parser = argparse.ArgumentParser()
+    add_cli(parser.add_subparsers())
+    args = parser.parse_args(["calls", "--windows"])
+    assert args.func(args) == 0
+    out = capsys.readouterr().out
+    assert "BG16RFOP002-2.009" in out and "2016-08-25" in out

@@ -48,6 +48,8 @@ def test_pooling_by_hand_and_against_sklearn():
     dated = date_codes(fit, codes([5, 25]))
     np.testing.assert_allclose(dated["predicted"], sk.predict([5, 25]))
     assert dated["predicted"].tolist() == [2000.75, 2002.25]
+    assert dated["predicted_year"].tolist() == [2001, 2002]
+    assert date_codes(fit, codes([5, 25]), rounding="floor")["predicted_year"].tolist() == [2000, 2002]
 
 
 def test_single_outlier_is_inconsistent():

@@ -206,14 +206,21 @@ def calibrate_code_to_year(df: pd.DataFrame, code: str = "code", year: str = "ye
     return CodeCalibration(pts, result_frame(rows), fits, boot, series_digits, ci_level)
 
 
-def date_codes(fit: CodeCalibration, codes) -> pd.DataFrame:
+def date_codes(fit: CodeCalibration, codes, rounding: str = "round") -> pd.DataFrame:
     """Predicted registration year (with bootstrap band) for each code.
 
     Columns: code, base, series, predicted (continuous), predicted_year (rounded), low, high
     (percentile band at ``fit.ci_level``), in_range, note. Codes of a series without a fit,
     or that are not valid codes, get NA and a note saying why; codes outside the calibrated
     range of their series are clipped to its end value and flagged (``in_range`` False).
+
+    ``rounding`` turns the continuous prediction into a year: "round" (nearest) or "floor".
+    The map interpolates linearly between calibration codes, so codes between a 2013 and a 2014
+    anchor get 2013.x; which year they count in depends on this choice. Run both as a
+    sensitivity check when counting registrations per year.
     """
+    if rounding not in ("round", "floor"):
+        raise ValueError(f"rounding must be 'round' or 'floor', got {rounding!r}")
     q = [(1 - fit.ci_level) / 2, (1 + fit.ci_level) / 2]
     rows = []
     for value in codes:
@@ -249,7 +256,8 @@ def date_codes(fit: CodeCalibration, codes) -> pd.DataFrame:
         if refits:
             draws = np.vstack([r.predict(x) for r in refits])
             out.loc[hit, "low"], out.loc[hit, "high"] = np.quantile(draws, q, axis=0)
-    out["predicted_year"] = np.round(out["predicted"]).astype("Int64")
+    to_year = np.round if rounding == "round" else np.floor
+    out["predicted_year"] = to_year(out["predicted"]).astype("Int64")
     out["in_range"] = out["in_range"].astype(bool)
     return out[["code", "base", "series", "predicted", "predicted_year", "low", "high",
                 "in_range", "note"]]
