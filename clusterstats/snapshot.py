@@ -364,6 +364,15 @@ def diff_snapshots(old: str | Path, new: str | Path) -> pd.DataFrame:
 # --------------------------------------------------------------------------------------------
 
 def _cmd_snapshot(args: argparse.Namespace) -> int:
+    try:
+        return _snapshot(args)
+    except (SnapshotError, ValueError, OSError) as exc:
+        # nothing was written for the folder that failed (frames are built before writing)
+        print(f"clusterstats data snapshot: {exc}", file=sys.stderr)
+        return 1
+
+
+def _snapshot(args: argparse.Namespace) -> int:
     folders = [args.only] if args.only else list(SNAPSHOT_FOLDERS)
     for name in folders:
         spec = data_dir() / name / SPEC
@@ -379,7 +388,11 @@ def _cmd_snapshot(args: argparse.Namespace) -> int:
 
 
 def _cmd_diff(args: argparse.Namespace) -> int:
-    table = diff_snapshots(args.old, args.new)
+    try:
+        table = diff_snapshots(args.old, args.new)
+    except (SnapshotError, OSError) as exc:
+        print(f"clusterstats data diff: {exc}", file=sys.stderr)
+        return 1
     if args.out:
         atomic_write_bytes(args.out, to_csv_bytes(table))
     if table.empty:
