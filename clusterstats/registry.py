@@ -493,3 +493,57 @@ def cluster_seats(cluster_table: pd.DataFrame | None = None) -> pd.DataFrame:
     seats.insert(0, "cluster_id", with_seat.loc[seats["key"], "cluster_id"].to_numpy())
     seats.insert(1, "seat", with_seat.loc[seats["key"], "seat"].to_numpy())
     return seats.drop(columns="key").reset_index(drop=True)
+
+
+# ------------------------------------------------------------------------------------------------
+# The guide's statements beside the data
+# ------------------------------------------------------------------------------------------------
+def guide_comparison() -> pd.DataFrame:
+    """The guide's statements about its own registers beside what the transcribed rows give.
+
+    One row per statement: statement, guide_value (as the guide words it), guide_line (line of
+    the seed text), data_value, data_n (rows the data value is computed over) and note. BSMEPA
+    figures are over the 53 printed rows; 19 rows are missing from the text, so counts are lower
+    bounds of what the full table would give.
+    """
+    b, t, m = load_bulstat(), load_trade_register(), load_bsmepa()
+    printed = m[m["row_status"] != "missing_from_source"]
+    categorised = printed[printed["stage"] != "uncategorised"]
+    numbered_uncat = int((m["stage"] == "uncategorised").sum())
+    stages = pd.Series([s for lst in printed["stages"] for s in lst]).value_counts()
+    with_seat = printed[printed["seat_towns"].map(len) > 0]
+    in_sofia = with_seat["seat_towns"].map(lambda towns: "София" in towns)
+    top = printed.loc[printed["members"].idxmax()]
+    rows = [
+        ("clusters registered with BULSTAT", "243", 173, len(b), len(b),
+         f"{b['bulstat9'].nunique()} distinct entities; {int(b['is_branch'].sum())} rows are branches"),
+        ("clusters in the Commercial (Trade) Register", "82", 173, len(t), len(t),
+         "the annex lists 74 entries"),
+        ("unions categorised by BSMEPA", "78 divided into 4 categories", 179, len(m), len(m),
+         f"the annex numbers 72 rows; {len(printed)} are printed, 19 are missing from the text"),
+        ("categorised clusters (not 'uncategorised')", "66", 187, len(m) - numbered_uncat, len(m),
+         f"72 numbered rows less the {numbered_uncat} printed uncategorised rows (67-72) = 66 if "
+         f"no missing row is uncategorised; {len(categorised)} of them are printed"),
+        ("founding year known", "42 of the 66 categorised", 187,
+         int(categorised["founding_year"].notna().sum()), len(categorised),
+         "over the printed categorised rows"),
+        ("number of members known", "43", 203, int(printed["members"].notna().sum()),
+         len(printed), "over the printed rows ('13+' counted as known)"),
+        ("clusters with foreign members", "3", 203, int(printed["foreign_members"].notna().sum()),
+         len(printed), "rows 20, 46, 52 state it in the count; rows 4 and 25 in the member types"),
+        ("largest number of members", "63 (Electric Vehicles Industrial Cluster)", 203,
+         int(top["members"]), len(printed), f"row {int(top['row'])}: {top['name']}"),
+        ("smallest clusters", "6-7 participants", 203, int(printed["members"].min()),
+         len(printed), "smallest printed member count"),
+        ("start-up clusters per developing cluster", "twice as many", 183,
+         round(stages.get("start-up", 0) / stages.get("developing", 1), 2), len(printed),
+         f"{stages.get('start-up', 0)} start-up vs {stages.get('developing', 0)} developing "
+         "(row 26 counted in both)"),
+        ("developed clusters", "four", 197, int(stages.get("developed", 0)), len(printed),
+         "rows 59-64, just before the printed developed rows 65-66, are missing"),
+        ("share of clusters seated in Sofia", "more than half", 193,
+         round(float(in_sofia.mean()), 3), len(with_seat),
+         f"{int(in_sofia.sum())} of {len(with_seat)} printed rows with a seat list Sofia"),
+    ]
+    return pd.DataFrame(rows, columns=["statement", "guide_value", "guide_line", "data_value",
+                                       "data_n", "note"])
