@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from clusterstats.stats.counts import (dispersion_test, exact_rate_test, negbin_event_glm,
+from clusterstats.stats.counts import (counts_from_events, dispersion_test, exact_rate_test, negbin_event_glm,
                                        placebo_windows, poisson_event_glm)
 
 # Constructed counts (not data): a flat series with one obvious spike in 2016.
@@ -113,3 +113,21 @@ def test_placebo_two_year_window_counts_non_overlapping_placebos():
 def test_bad_parameters_are_clear_errors(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+def test_counts_from_events_keeps_zero_years():
+    out = counts_from_events([2012, 2014, 2014, None, 2016.0], start=2011)
+    assert out["year"].tolist() == [2011, 2012, 2013, 2014, 2015, 2016]
+    assert out["count"].tolist() == [0, 1, 0, 2, 0, 1]
+    with pytest.raises(ValueError, match="outside"):
+        counts_from_events([2010, 2016], start=2011)
+
+
+def test_monthly_periods_use_position_trend():
+    months = pd.period_range("2016-01", periods=12, freq="M")
+    df = pd.DataFrame({"month": months, "count": [2, 1, 3, 2, 2, 1, 2, 3, 9, 11, 10, 2]})
+    window = list(months[8:11])
+    row = poisson_event_glm(df, "month", "count", window_years=window, trend=False,
+                            scale=None).table.iloc[0]
+    assert row["effect"] == pytest.approx((30 / 3) / (18 / 9))
+    assert np.isfinite(poisson_event_glm(df, "month", "count", window).table.loc[0, "effect"])

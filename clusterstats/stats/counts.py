@@ -48,6 +48,29 @@ class FitResult(NamedTuple):
     results: object
 
 
+def counts_from_events(periods, start=None, end=None, name: str = "year",
+                       count: str = "count") -> pd.DataFrame:
+    """Annual counts from one value per event (e.g. founding years), zero-filled.
+
+    Years with no event are kept as explicit zeros: dropping them would inflate the baseline
+    rate. ``start``/``end`` default to the range of the data; events outside it raise.
+    """
+    values = pd.to_numeric(pd.Series(periods, dtype=object), errors="coerce").dropna()
+    if values.empty:
+        raise ValueError("no event periods given")
+    if not np.allclose(values, np.round(values)):
+        raise ValueError("event periods must be whole years")
+    values = values.round().astype(int)
+    start = int(values.min()) if start is None else int(start)
+    end = int(values.max()) if end is None else int(end)
+    outside = sorted(set(values[(values < start) | (values > end)]))
+    if outside:
+        raise ValueError(f"events in {outside} are outside {start}-{end}")
+    years = np.arange(start, end + 1)
+    return pd.DataFrame({name: years, count: values.value_counts().reindex(years, fill_value=0)
+                         .to_numpy()})
+
+
 def _check_alpha(alpha: float) -> None:
     if not (0 < alpha < 1):
         raise ValueError(f"alpha must be in (0, 1), got {alpha!r}")
@@ -93,8 +116,12 @@ def _prepare(df: pd.DataFrame, year: str, count: str, window_years: Sequence[int
 def _design(data: pd.DataFrame, year: str, trend: bool) -> pd.DataFrame:
     cols = {"const": np.ones(len(data))}
     if trend:
-        # Centre the trend so the intercept is the rate in the middle of the series.
-        cols["trend"] = (data[year] - data[year].mean()).to_numpy(float)
+        # Numeric periods (years) keep gaps in the trend; other labels (months as Periods or
+        # Timestamps) are sorted and used by position. Centred, so the intercept is the rate
+        # in the middle of the series.
+        t = (data[year].to_numpy(float) if pd.api.types.is_numeric_dtype(data[year])
+             else np.arange(len(data), dtype=float))
+        cols["trend"] = t - t.mean()
     cols["event"] = data["event"].to_numpy()
     return pd.DataFrame(cols)
 
@@ -238,9 +265,10 @@ def exact_rate_test(count_window: int, exposure_window: float, count_rest: int,
                           ("etest", "E-test (Krishnamoorthy & Thomson 2004)")]:
         res = test_poisson_2indep(count_window, exposure_window, count_rest, exposure_rest,
                                   method=method, compare="ratio", alternative=alternative)
-        why = {"statistic": "the exact conditional test is a binomial tail probability and has "
-                            "no scalar test statistic (statsmodels returns NaN); the p-value "
-                            "is valid",
+        why = {"statistic": ("the exact conditional test is a binomial tail probability and "
+                             "has no scalar test statistic (statsmodels returns NaN); the "
+                             "p-value is valid") if method == "exact-cond" else
+                            "the E-test statistic is undefined for these counts",
                "effect": "no events outside the window", "ci_high": "p at its upper bound 1"}
         rows.append(result_row(
             test=f"rate ratio, window vs rest ({method})",
