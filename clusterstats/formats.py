@@ -55,8 +55,9 @@ _SDMX_NON_DIMS = {"STRUCTURE", "STRUCTURE_ID", "STRUCTURE_NAME", "DATAFLOW", "LA
 _DIM_ID = re.compile(r"^[a-z][a-z0-9_]*$")
 #: A code in a legacy export (``BG311``, ``B-S_X_K642``, ``V11910``); labels contain spaces or lower case.
 _CODE = re.compile(r"^[A-Z0-9][A-Z0-9_\-]*$")
-#: Eurostat flags are lower-case letters (b, c, d, e, n, p, s, u, z, ...), possibly several at once.
-_FLAG = re.compile(r"^[a-z]+$")
+#: Eurostat flags are lower-case letters (b, c, d, e, n, p, s, u, z, ...), possibly several at once,
+#: optionally followed by ``@`` and an SDMX CONF_STATUS letter as the SDMX TSV writes it (``@C``).
+_FLAG = re.compile(r"^[a-z]*(@[A-Z])?$")
 
 
 class EurostatFileError(ValueError):
@@ -72,9 +73,9 @@ class EurostatFileError(ValueError):
 # entry point
 # --------------------------------------------------------------------------------------------
 
-def read_bytes(path: str | os.PathLike) -> bytes:
+def read_bytes(path: str | os.PathLike, raw: bytes | None = None) -> bytes:
     """The file's bytes, gunzipped if it is gzip (detected from the magic number, not the name)."""
-    raw = Path(path).read_bytes()
+    raw = Path(path).read_bytes() if raw is None else raw
     if raw[:2] == b"\x1f\x8b":
         try:
             raw = gzip.decompress(raw)
@@ -119,7 +120,8 @@ def read_eurostat_file(path: str | os.PathLike, *, flags: bool = True) -> pd.Dat
     read too (with ``attrs["derived"] = True``), so one call covers every file in the mirror.
     """
     path = Path(path)
-    data = read_bytes(path)
+    stored = path.read_bytes()
+    data = read_bytes(path, stored)
     text = _text(path, data)
     first = text.split("\n", 1)[0]
     fmt = detect_format(first)
@@ -137,7 +139,7 @@ def read_eurostat_file(path: str | os.PathLike, *, flags: bool = True) -> pd.Dat
         raise EurostatFileError(path, 1, f"not a recognised Eurostat file format (first line {first[:80]!r})")
     df.attrs.setdefault("path", str(path))
     df.attrs["format"] = df.attrs.get("format", fmt)
-    df.attrs["sha256"] = sha256_bytes(path.read_bytes())
+    df.attrs["sha256"] = sha256_bytes(stored)  # of the file as stored (gzip or not)
     df.attrs.setdefault("dataset", _dataset_from_name(path))
     df.attrs.setdefault("vintage", None)
     df.attrs.setdefault("derived", False)
@@ -233,17 +235,28 @@ def _flags(path: Path, cells: list[str], lines: list[int], column: str) -> pd.Ca
 
 def flag_categorical(flags: list[str | None]) -> pd.Categorical:
     """Flags as a categorical with string categories (also when no row has a flag)."""
-    cats = pd.Index(sorted({f for f in flags if f is not None}), dtype="str")
+    cats = pd.Index(sorted({f for f in flags if f is not None}), dtype=object)
     return pd.Categorical(flags, categories=cats)
 
 
 def _frame(dims: dict[str, list[str]], time: list[str], value: np.ndarray,
            flag: pd.Categorical) -> pd.DataFrame:
-    df = pd.DataFrame({**dims, "time": time})
-    df = df.astype({c: "str" for c in df.columns})
-    df["value"] = value
-    df["flag"] = flag
-    return df.reset_index(drop=True)
+    """Assemble the tidy frame with the dtypes and row order :func:`sdmx_tsv.parse_tsv` uses.
+
+    Dimensions are categoricals (categories in order of first appearance), ``time`` an ordered
+    categorical of the periods ascending, rows series by series with periods ascending, so a
+    frame read from CSV and one read from TSV compare equal when they hold the same data.
+    """
+    cols: dict[str, object] = {}
+    for d, cells in dims.items():
+        cols[d] = pd.Categorical(cells, categories=pd.Index(list(dict.fromkeys(cells)), dtype=object))
+    cols["time"] = pd.Categorical(time, categories=pd.Index(sorted(set(time)), dtype=object), ordered=True)
+    cols["value"] = np.asarray(value, dtype="float64")
+    cols["flag"] = flag
+    df = pd.DataFrame(cols)
+    keys = list(dims) + ["time"]
+    order = np.lexsort([df[k].cat.codes.to_numpy() for k in reversed(keys)])
+    return df.iloc[order].reset_index(drop=True)
 
 
 def _iso_datetime(text: str, formats: tuple[str, ...]) -> str | None:
@@ -307,9 +320,9 @@ def _read_sdmx_csv_2(path: Path, text: str) -> pd.DataFrame:
     lines = [ln for ln, _ in rows]
     flag_cells = [r[ix["OBS_FLAG"]] if "OBS_FLAG" in ix else "" for _, r in rows]
     if "CONF_STATUS" in ix:
-        # The TSV formats show confidentiality as flag letter "c"; do the same so that the two
-        # formats of one dataset give the same frame.
-        flag_cells = [f + ("c" if r[ix["CONF_STATUS"]].strip().upper() == "C" and "c" not in f else "")
+        # The SDMX TSV writes the confidentiality status after the flags as "@C"; do the same so
+        # that the two formats of one dataset give the same frame (tgs00042 has both).
+        flag_cells = [f.strip() + (f"@{r[ix['CONF_STATUS']].strip()}" if r[ix["CONF_STATUS"]].strip() else "")
                       for f, (_, r) in zip(flag_cells, rows)]
     df = _frame({d: [r[ix[d]] for _, r in rows] for d in dims},
                 [r[ix["TIME_PERIOD"]] for _, r in rows],
