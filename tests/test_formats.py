@@ -313,3 +313,19 @@ def test_label_table_has_evidence_for_every_row():
     assert (table["evidence"].str.len() > 10).all()
     assert not table.duplicated(["dimension", "label"]).any()
     assert label_maps()["geo"]["Bulgaria"] == "BG"
+
+
+def test_tsv_and_sdmx_csv_of_one_table_have_the_same_shape():
+    """tgs00042 as SDMX TSV (recorded 2026-05) and as SDMX-CSV 2.0 (2026-02): same columns and
+    types; the confidential cells (CONF_STATUS=C in the CSV, '@C' in the TSV) are the same cells."""
+    a = read_eurostat_file(M / "tgs00042" / "estat_tgs00042.tsv")
+    b = read_eurostat_file(M / "tgs00042" / "eurostat_tgs00042_gerd_rd_expenditure.csv")
+    assert list(a.columns) == list(b.columns)
+    for col in a.columns:
+        assert type(a[col].dtype) is type(b[col].dtype), col
+    assert a["time"].cat.ordered and b["time"].cat.ordered
+
+    def conf(df):
+        x = df[df["flag"].astype(str).str.contains("@C")]
+        return set(zip(x["geo"].astype(str), x["time"].astype(str)))
+    assert conf(a) == conf(b) and len(conf(a)) > 0
