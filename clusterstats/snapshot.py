@@ -347,9 +347,10 @@ def diff_snapshots(old: str | Path, new: str | Path) -> pd.DataFrame:
         m = m[m["change"] != ""]
         if m.empty:
             continue
-        key_cols = [k for k in keys if k != "time"]
+        time_col = next((k for k in ("time", "year", "reference_date") if k in keys), None)
+        key_cols = [k for k in keys if k != time_col]
         m = m.assign(name=name, key=m[key_cols].astype(str).agg(",".join, axis=1) if key_cols else "",
-                     time=m["time"] if "time" in m else "",
+                     time=m[time_col] if time_col else "",
                      old_value=vo[m.index], new_value=vn[m.index],
                      old_flag=m["flag_old"], new_flag=m["flag_new"])
         out.append(m[DIFF_COLUMNS])
