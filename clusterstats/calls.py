@@ -118,6 +118,19 @@ class CallWindow:
         """Calendar years the window touches (for annual counts)."""
         return list(range(self.start.year, self.end.year + 1))
 
+    def year_overlap(self) -> pd.Series:
+        """Share of each touched calendar year's days that lie inside the window.
+
+        The 2016 window (25.08.2016-28.04.2017) covers 35 % of 2016 and 32 % of 2017, so an
+        annual dummy for "2016" alone is a choice, not a fact; this makes it visible.
+        """
+        out = {}
+        for y in self.years:
+            first, last = pd.Timestamp(year=y, month=1, day=1), pd.Timestamp(year=y, month=12, day=31)
+            days = (min(last, self.end) - max(first, self.start)).days + 1
+            out[y] = days / ((last - first).days + 1)
+        return pd.Series(out, name="share_of_year")
+
     def contains(self, dates) -> pd.Series:
         """True for dates inside the window (inclusive)."""
         dates = pd.to_datetime(pd.Series(dates))

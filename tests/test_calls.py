@@ -27,6 +27,9 @@ def test_2016_window_runs_from_consultation_to_proposals_deadline():
     win = call_window("BG16RFOP002-2.009")
     assert (win.start, win.end) == (pd.Timestamp("2016-08-25"), pd.Timestamp("2017-04-28"))
     assert win.years == [2016, 2017]
+    # 25.08-31.12.2016 = 129 of 366 days; 01.01-28.04.2017 = 118 of 365 days.
+    overlap = win.year_overlap()
+    assert overlap[2016] == 129 / 366 and overlap[2017] == 118 / 365
     inside = win.contains(["2016-08-24", "2016-08-25", "2017-04-28", "2017-04-29"]).tolist()
     assert inside == [False, True, True, False]
 
