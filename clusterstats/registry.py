@@ -98,10 +98,7 @@ def _read(name: str, path: str | Path | None) -> tuple[pd.DataFrame, Path]:
     path = Path(path) if path is not None else registry_dir() / f"{name}.csv"
     if not path.exists():
         raise FileNotFoundError(f"{path} is missing (run tools/transcribe_guide.py)")
-    df = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8")
-    # The CSV line of each record (header = line 1), for error messages.
-    df.attrs["path"] = str(path)
-    return df, path
+    return pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8"), path
 
 
 def _fail(path: Path, df: pd.DataFrame, i: int, reason: str) -> RegistryError:
@@ -418,8 +415,9 @@ def clusters() -> pd.DataFrame:
     name_bg, name_latin, eik, in_bulstat, in_trade_register, in_bsmepa, bulstat_row,
     bulstat_branch_rows, trade_register_row, legal_form, tr_status, tr_status_en, bsmepa_row,
     bsmepa_name, sector, founding_year, stage, stage_2, stages, members, members_at_least,
-    foreign_members, functioning_status, seat, seat_towns, seat_district, seat_nuts3,
-    seat_nuts2, seat_nuts2_name (first town of the seat; all towns in :func:`cluster_seats`),
+    foreign_members, functioning_status, seat, seat_towns, seat_ekatte, seat_municipality,
+    seat_district, seat_nuts3, seat_nuts2, seat_nuts2_name (first town of the seat; all towns
+    in :func:`cluster_seats`),
     bronze_label, abc_active, link_method, link_score.
     """
     bulstat, tr = load_bulstat(), load_trade_register()
@@ -459,7 +457,8 @@ def clusters() -> pd.DataFrame:
     out["stages"] = out["stages"].map(lambda v: v if isinstance(v, list) else [])
     seats = _seat_rows(out["seat"].dropna())
     first = seats[seats["seat_order"] == 1].set_index("key") if len(seats) else seats
-    for src, dst in (("district", "seat_district"), ("nuts3", "seat_nuts3"),
+    for src, dst in (("ekatte", "seat_ekatte"), ("municipality", "seat_municipality"),
+                     ("district", "seat_district"), ("nuts3", "seat_nuts3"),
                      ("nuts2", "seat_nuts2"), ("nuts2_name_latin", "seat_nuts2_name")):
         out[dst] = first[src].reindex(out.index) if len(first) else pd.NA
     for source, col in (("bronze_label", "bronze_label"), ("abc_active_members", "abc_active")):
@@ -472,7 +471,8 @@ def clusters() -> pd.DataFrame:
             "tr_status", "tr_status_en", "bsmepa_row", "bsmepa_row_status", "bsmepa_name",
             "sector", "founding_year", "stage", "stage_2", "stages", "members",
             "members_at_least", "foreign_members", "functioning_status", "seat", "seat_towns",
-            "seat_district", "seat_nuts3", "seat_nuts2", "seat_nuts2_name", "bronze_label",
+            "seat_ekatte", "seat_municipality", "seat_district", "seat_nuts3", "seat_nuts2",
+            "seat_nuts2_name", "bronze_label",
             "abc_active", "link_method", "link_score"]
     out = out[cols].sort_values("cluster_id", kind="stable").reset_index(drop=True)
     out["bulstat_branch_rows"] = out["bulstat_branch_rows"].map(
