@@ -6,6 +6,7 @@ Sub-commands are contributed by the modules that own them, each through an
 * ``clusterstats run`` / ``clusterstats batch``   -> :mod:`clusterstats.runner`
 * ``clusterstats data snapshot|diff|...``          -> :mod:`clusterstats.snapshot`
 * ``clusterstats results collect``                 -> :mod:`clusterstats.results_cli`
+* ``clusterstats calls [--windows]``               -> :mod:`clusterstats.calls`
 """
 from __future__ import annotations
 
@@ -17,7 +18,8 @@ from . import __version__
 
 #: modules that provide ``add_cli(subparsers)``; a missing module is skipped so that a partial
 #: checkout still has a working CLI.
-COMMAND_MODULES = ("clusterstats.runner", "clusterstats.snapshot", "clusterstats.results_cli")
+COMMAND_MODULES = ("clusterstats.runner", "clusterstats.snapshot", "clusterstats.results_cli",
+                   "clusterstats.calls")
 
 
 def build_parser() -> argparse.ArgumentParser:
