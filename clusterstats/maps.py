@@ -63,7 +63,7 @@ def map_crs(gdf, crs: str = "auto") -> str:
     lon0, lat0, lon1, lat1 = gdf.to_crs("EPSG:4326").total_bounds
     lon_c, lat_c = round((lon0 + lon1) / 2 * 2) / 2, round((lat0 + lat1) / 2 * 2) / 2
     return (f"+proj=laea +lat_0={lat_c:g} +lon_0={lon_c:g} +x_0=0 +y_0=0 +ellps=GRS80 "
-            "+towgs84=0,0,0,0,0,0,0 +units=m +no_defs +type=crs")
+            "+units=m +no_defs +type=crs")
 GISCO_ATTRIBUTION = "© EuroGeographics for the administrative boundaries"
 
 #: (year) -> (GISCO scale code available, levels available). Only what the mirror holds.
