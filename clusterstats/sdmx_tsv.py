@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import re
 import zlib
 
 import numpy as np
@@ -58,8 +59,9 @@ CONF_STATUS: dict[str, str] = {
 }
 
 _GZIP_MAGIC = b"\x1f\x8b"
-# value, then optional flags after one or more spaces; trailing spaces were trimmed before.
-_CELL_RE = r"^(?P<value>[^ ]*)(?: +(?P<flag>.*))?$"
+_NON_SPACE = re.compile(rb"\S")
+#: what a flag looks like: letters, optionally then the confidentiality status ("@C")
+_FLAG_TEXT = re.compile(r"^(?:[a-z]+|[a-z]*@[A-Z])$")
 _NUMBER_RE = r"^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$"
 
 
@@ -133,39 +135,26 @@ def parse_tsv(data: bytes | str, *, flags: bool = True, source: str | None = Non
     Raises :class:`TSVFormatError` naming the row and the reason for any malformed input.
     """
     text = _to_text_bytes(data, source)
-    if not text.strip():
+    if not _NON_SPACE.search(text):
         raise TSVFormatError(f"{_where(source)}empty body: no header row")
     newline = text.find(b"\n")
     first = (text if newline < 0 else text[:newline]).decode("utf-8", "replace")
     dims, periods = _split_header(first, source)
     n_fields = 1 + len(periods)
 
-    body = b"" if newline < 0 else text[newline + 1:]
-    if not body.strip():
+    # no copies of the (possibly 100 MB) text here: the readers skip the header row themselves
+    if newline < 0 or not _NON_SPACE.search(text, newline + 1):
         return _empty_frame(dims, flags)
 
-    names = ["key"] + [f"c{i}" for i in range(len(periods))]
+    order = sorted(range(len(periods)), key=lambda j: periods[j])  # ascending, bulk TSV is descending
     try:
-        table = pacsv.read_csv(
-            io.BytesIO(body),
-            read_options=pacsv.ReadOptions(column_names=names, block_size=1 << 24),
-            parse_options=pacsv.ParseOptions(delimiter="\t", quote_char=False, escape_char=False),
-            convert_options=pacsv.ConvertOptions(
-                column_types={n: pa.string() for n in names}, strings_can_be_null=False,
-                quoted_strings_can_be_null=False),
-        )
-    except pa.ArrowInvalid as exc:
-        number, line = _first_bad_line(text, n_fields)
-        if number:
-            raise TSVFormatError(
-                f"{_where(source)}row {number}: expected {n_fields} tab-separated fields "
-                f"(key + {len(periods)} periods), got {line.count(chr(9)) + 1}: {line[:120]!r}") from exc
-        raise TSVFormatError(f"{_where(source)}unreadable TSV body ({exc})") from exc
-
-    n_rows, n_per = table.num_rows, len(periods)
+        keys, values, flag_codes, vocab = _cells_fast(text, len(periods), order, flags)
+    except _NotSimple:
+        keys, values, flag_codes, vocab = _cells_general(text, periods, order, flags, source)
+    n_rows, n_per = len(keys), len(periods)
 
     # --- dimension codes: split the comma-joined key once per row, vectorised ---------------
-    keys = pc.utf8_trim_whitespace(table.column("key").combine_chunks())
+    keys = pc.utf8_trim_whitespace(keys)
     parts = pc.split_pattern(keys, ",")
     n_parts = pc.list_value_length(parts).to_numpy(zero_copy_only=False)
     bad = np.flatnonzero(n_parts != len(dims))
@@ -175,21 +164,120 @@ def parse_tsv(data: bytes | str, *, flags: bool = True, source: str | None = Non
             f"{_where(source)}row {r + 2}: key {keys[r].as_py()[:80]!r} has {n_parts[r]} codes, "
             f"header names {len(dims)} dimensions ({', '.join(dims)})")
 
-    # Periods ascending whatever the file order (the bulk TSV lists them descending).
-    order = sorted(range(n_per), key=lambda j: periods[j])
+    out: dict[str, object] = {}
+    for i, dim in enumerate(dims):
+        enc = pc.list_element(parts, i).dictionary_encode()
+        out[dim] = pd.Categorical.from_codes(
+            np.repeat(enc.indices.to_numpy(zero_copy_only=False).astype(np.int32), n_per),
+            categories=pd.Index(enc.dictionary.to_pylist(), dtype=object))
+    out["time"] = pd.Categorical.from_codes(
+        np.tile(np.arange(n_per, dtype=np.int16 if n_per < 30000 else np.int32), n_rows),
+        categories=pd.Index([periods[j] for j in order], dtype=object), ordered=True)
+    out["value"] = values.ravel()  # rows x periods, row-major: one series after another
+    if flags:
+        # sorted categories, so the same flags give the same categorical in every file
+        remap = np.append(np.argsort(np.argsort(vocab)), -1).astype(np.int32)
+        out["flag"] = pd.Categorical.from_codes(
+            remap[flag_codes.ravel()], categories=pd.Index(sorted(vocab), dtype=object))
+    return pd.DataFrame(out, copy=False)
+
+
+class _NotSimple(Exception):
+    """The fast path does not apply; use the general one (which also words the errors)."""
+
+
+def _flag_codes(chunked: pa.ChunkedArray) -> tuple[np.ndarray, list[str]]:
+    """Dictionary codes (-1 for no flag: null or "") and the vocabulary of a string column."""
+    enc = pc.dictionary_encode(chunked).unify_dictionaries()
+    if enc.num_chunks == 0:
+        return np.empty(0, dtype=np.int32), []
+    vocab = enc.chunk(0).dictionary.to_pylist()
+    codes = np.concatenate([c.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int32)
+                            for c in enc.chunks])
+    if "" in vocab:  # "no flag" is NA, not an empty string
+        blank = vocab.index("")
+        codes = np.where(codes == blank, -1, codes - (codes > blank))
+        vocab = vocab[:blank] + vocab[blank + 1:]
+    return codes, vocab
+
+
+def _cells_fast(text: bytes, n_per: int, order: list[int], flags: bool):
+    """Every cell is ``value<one space>flags`` (what Eurostat writes): turn that space into a tab
+    so arrow's multi-threaded CSV reader splits value from flag and parses the numbers itself.
+
+    A cell with no space or two spaces would shift the fields of its row; such a shift puts a
+    number or ``:`` into a flag column or a flag into a value column, so it is detected below
+    and the general path reads the file instead.
+    """
+    names = ["key"] + [f"{kind}{j}" for j in range(n_per) for kind in ("v", "f")]
+    types = {"key": pa.string()}
+    types.update({f"v{j}": pa.float64() for j in range(n_per)})
+    types.update({f"f{j}": pa.string() for j in range(n_per)})
+    try:
+        table = pacsv.read_csv(
+            io.BytesIO(text.replace(b" ", b"\t")),
+            read_options=pacsv.ReadOptions(column_names=names, skip_rows=1, block_size=1 << 24),
+            parse_options=pacsv.ParseOptions(delimiter="\t", quote_char=False, escape_char=False),
+            # ":" and "" are missing numbers; string columns (key, flags) are never null
+            convert_options=pacsv.ConvertOptions(
+                column_types=types, null_values=[":", ""], strings_can_be_null=False),
+        )
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+        raise _NotSimple from exc
+    n_rows = table.num_rows
+    values = np.empty((n_rows, n_per), dtype=np.float64)
+    for k, j in enumerate(order):
+        col = table.column(f"v{j}")
+        values[:, k] = col.to_numpy()
+        # arrow also reads "nan"/"inf", which Eurostat never writes: let the general path judge
+        if int(np.isnan(values[:, k]).sum()) != col.null_count or np.isinf(values[:, k]).any():
+            raise _NotSimple
+    codes, vocab = _flag_codes(pa.chunked_array(
+        [c for j in order for c in table.column(f"f{j}").chunks], type=pa.string()))
+    if not all(_FLAG_TEXT.match(v) for v in vocab):
+        raise _NotSimple
+    keys = table.column("key").combine_chunks()
+    if not flags:
+        return keys, values, None, []
+    return keys, values, codes.reshape(n_per, n_rows).T, vocab
+
+
+def _cells_general(text: bytes, periods: list[str], order: list[int], flags: bool,
+                   source: str | None):
+    """Any spacing inside cells; precise errors (row, period, cell) for malformed input."""
+    n_per = len(periods)
+    names = ["key"] + [f"c{i}" for i in range(n_per)]
+    try:
+        table = pacsv.read_csv(
+            io.BytesIO(text),
+            read_options=pacsv.ReadOptions(column_names=names, skip_rows=1, block_size=1 << 24),
+            parse_options=pacsv.ParseOptions(delimiter="\t", quote_char=False, escape_char=False),
+            convert_options=pacsv.ConvertOptions(
+                column_types={n: pa.string() for n in names}, strings_can_be_null=False,
+                quoted_strings_can_be_null=False),
+        )
+    except pa.ArrowInvalid as exc:
+        number, line = _first_bad_line(text, 1 + n_per)
+        if number:
+            raise TSVFormatError(
+                f"{_where(source)}row {number}: expected {1 + n_per} tab-separated fields "
+                f"(key + {n_per} periods), got {line.count(chr(9)) + 1}: {line[:120]!r}") from exc
+        raise TSVFormatError(f"{_where(source)}unreadable TSV body ({exc})") from exc
+    n_rows = table.num_rows
+    keys = table.column("key").combine_chunks()
     cells = pa.chunked_array(
         [chunk for j in order for chunk in table.column(names[1 + j]).chunks], type=pa.string())
-    cells = pc.utf8_trim(cells, " ")
-    split = pc.extract_regex(cells, _CELL_RE)
-    raw_value = pc.struct_field(split, "value")
-    raw_flag = pc.struct_field(split, "flag")
-    # "0n" is the old bulk files' spelling of "not significant" with no value (as rOpenGov reads it).
+    # split once at the first space; appending a space first guarantees two parts even when a
+    # writer dropped the trailing space ("0.5" rather than "0.5 ")
+    halves = pc.split_pattern(pc.binary_join_element_wise(pc.utf8_trim(cells, " "), " ", ""), " ",
+                              max_splits=1)
+    raw_value = pc.utf8_trim(pc.list_element(halves, 0), " ")
+    raw_flag = pc.utf8_trim(pc.list_element(halves, 1), " ")
+    # "0n" is the old bulk files' spelling of "not significant" with no value (as rOpenGov reads it)
     is_0n = pc.equal(raw_value, "0n")
     missing = pc.or_(pc.or_(pc.equal(raw_value, ":"), pc.equal(raw_value, "")), is_0n)
     if pc.any(is_0n).as_py():
         raw_flag = pc.if_else(is_0n, pc.binary_join_element_wise("n", raw_flag, ""), raw_flag)
-
-    numeric_text = pc.if_else(missing, pa.scalar(None, pa.string()), raw_value)
     ok = pc.or_kleene(missing, pc.match_substring_regex(raw_value, _NUMBER_RE))
     if not pc.all(ok).as_py():
         k = int(np.flatnonzero(~ok.to_numpy(zero_copy_only=False))[0])
@@ -197,34 +285,14 @@ def parse_tsv(data: bytes | str, *, flags: bool = True, source: str | None = Non
         raise TSVFormatError(
             f"{_where(source)}row {r + 2}, period {periods[j]!r} (key "
             f"{keys[r].as_py()!r}): cell {cells[k].as_py()!r} is not a number, ':' or a flagged value")
+    numeric_text = pc.if_else(missing, pa.scalar(None, pa.string()), raw_value)
     values = pc.cast(numeric_text, pa.float64()).to_numpy(zero_copy_only=False)
-    # cells are period-major (all rows of period 1, then period 2...); make them series-major.
-    values = values.reshape(n_per, n_rows).T.ravel()
-
-    out: dict[str, object] = {}
-    for i, dim in enumerate(dims):
-        enc = pc.list_element(parts, i).dictionary_encode()
-        out[dim] = pd.Categorical.from_codes(
-            np.repeat(enc.indices.to_numpy(zero_copy_only=False), n_per),
-            categories=pd.Index(enc.dictionary.to_pylist(), dtype=object))
-    sorted_periods = [periods[j] for j in order]
-    out["time"] = pd.Categorical.from_codes(
-        np.tile(np.arange(n_per, dtype=np.int32), n_rows),
-        categories=pd.Index(sorted_periods, dtype=object), ordered=True)
-    out["value"] = values
-    if flags:
-        flag = pc.if_else(pc.equal(raw_flag, ""), pa.scalar(None, pa.string()), raw_flag)
-        enc = flag.combine_chunks().dictionary_encode()
-        codes = pc.fill_null(enc.indices, -1).to_numpy(zero_copy_only=False)
-        vocab = enc.dictionary.to_pylist()
-        # sorted categories so the same flags give the same categorical in every file
-        remap = np.argsort(np.argsort(vocab)) if vocab else np.array([], dtype=np.int64)
-        codes = np.where(codes >= 0, remap[np.maximum(codes, 0)] if vocab else -1, -1)
-        out["flag"] = pd.Categorical.from_codes(
-            codes.reshape(n_per, n_rows).T.ravel(), categories=pd.Index(sorted(vocab), dtype=object))
-    return pd.DataFrame(out, copy=False)
-
-
+    # cells are period-major (all rows of period 1, then period 2...); make them series-major
+    values = values.reshape(n_per, n_rows).T
+    if not flags:
+        return keys, values, None, []
+    codes, vocab = _flag_codes(raw_flag)
+    return keys, values, codes.reshape(n_per, n_rows).T, vocab
 
 
 def _meaning(flag: str) -> str:

@@ -134,3 +134,27 @@ def test_truncated_gzip_is_a_clear_error():
     wire = gzip.compress(b"freq,geo\\TIME_PERIOD\t2016 \r\nA,BG\t1 \r\n" * 50)
     with pytest.raises(TSVFormatError, match="truncated or corrupt"):
         parse_tsv(wire[: len(wire) // 2], source="x")
+
+
+@needs_mirror
+@pytest.mark.parametrize("path", [TGS, GERDTOT], ids=lambda p: p.name)
+def test_general_path_agrees_with_the_fast_path(path, monkeypatch):
+    """The fast path (space -> tab, typed CSV read) and the general one give the same frame."""
+    import clusterstats.sdmx_tsv as st
+
+    fast = parse_tsv(path.read_bytes())
+
+    def refuse(*args, **kwargs):
+        raise st._NotSimple
+
+    monkeypatch.setattr(st, "_cells_fast", refuse)
+    pd.testing.assert_frame_equal(parse_tsv(path.read_bytes()), fast)
+
+
+@pytest.mark.format_fixture
+def test_irregular_spacing_inside_cells_is_still_read():
+    text = "unit,geo\\TIME_PERIOD\t2015 \t2016\nNR,XX\t1.5\t2  p\nNR,YY\t:\t 3 e\n"
+    df = parse_tsv(text)
+    assert df["value"].tolist()[:2] == [1.5, 2.0] and math.isnan(df["value"].iloc[2])
+    assert df["flag"].astype(object).where(df["flag"].notna(), None).tolist() == [None, "p", None, "e"]
+    pd.testing.assert_series_equal(parse_tsv(text, flags=False)["value"], df["value"])
