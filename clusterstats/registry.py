@@ -219,7 +219,8 @@ def load_bronze_label(path: str | Path | None = None) -> pd.DataFrame:
 
 def load_abc_members(path: str | Path | None = None) -> pd.DataFrame:
     """The Association of Business Clusters' 12 "most active members", with the planning region
-    and city the guide states and the region's NUTS 2 code."""
+    and city the guide states, the region's NUTS 2 code and the city's district and NUTS 2 as
+    resolved through EKATTE (``city_nuts2``; compare with ``nuts2``)."""
     df, path = _read("abc_active_members", path)
     _require(df, path, ["row", "name", "planning_region", "city"])
     _check_rows(df, path)
@@ -228,6 +229,11 @@ def load_abc_members(path: str | Path | None = None) -> pd.DataFrame:
         if region not in regions.index:
             raise _fail(path, df, i, f"unknown planning region {region!r}")
     df["nuts2"] = df["planning_region"].map(regions)
+    # The city resolved independently: it should lie in the stated region ("Srednogorie" is a
+    # region, not a settlement, and stays unresolved).
+    res = resolve_place(df["city"].tolist())
+    df["city_district"] = res["district"].to_numpy()
+    df["city_nuts2"] = res["nuts2"].to_numpy()
     df["bronze_label_noted"] = df["bronze_label_noted"].map({"True": True, "False": False})
     return df
 

@@ -51,6 +51,9 @@ def test_small_tables_load():
     assert len(registry.load_bronze_label()) == 10
     abc = registry.load_abc_members()
     assert len(abc) == 12 and set(abc["nuts2"]) == {"BG41", "BG33", "BG42"}
+    resolved = abc.dropna(subset=["city_nuts2"])
+    assert len(resolved) == 11  # all but "Srednogorie", which is not a settlement
+    assert (resolved["city_nuts2"] == resolved["nuts2"]).all()
     g = registry.load_gbard_table2()
     assert g.loc[g["objective"] == "Total", "thousand_bgn"].item() == 187465
 
