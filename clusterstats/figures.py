@@ -663,7 +663,8 @@ def _metadata_date(prov: Mapping[str, Any]) -> _dt.datetime | None:
     return None
 
 
-def save_figure(fig, name: str, *, data: pd.DataFrame, sources: str | Sequence[str],
+def save_figure(fig, name: str, *, data: pd.DataFrame,
+                sources: str | Mapping[str, Any] | Sequence[str | Mapping[str, Any]],
                 vintage: str | None = None, params: Mapping[str, Any] | None = None,
                 notebook: str | None = None, folder: str | Path | None = None,
                 title: str | None = None, input_files: Sequence[str | os.PathLike] = (),

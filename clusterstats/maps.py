@@ -64,7 +64,14 @@ def map_crs(gdf, crs: str = "auto") -> str:
     lon_c, lat_c = round((lon0 + lon1) / 2 * 2) / 2, round((lat0 + lat1) / 2 * 2) / 2
     return (f"+proj=laea +lat_0={lat_c:g} +lon_0={lon_c:g} +x_0=0 +y_0=0 +ellps=GRS80 "
             "+units=m +no_defs +type=crs")
+
+
 GISCO_ATTRIBUTION = "© EuroGeographics for the administrative boundaries"
+
+#: Where the GISCO files in data/gisco and the mirror were taken from (data/gisco/README.md).
+GISCO_ORIGIN = {"repository": "andrea-ballatore/open-geo-data-education",
+                "commit": "b9df643cc9ab0d3d61d87eab29aab2b8fa74b1d2",
+                "vintage": "2020-12-27"}  # commit date: an upper bound for the download date
 
 #: (year) -> (GISCO scale code available, levels available). Only what the mirror holds.
 NUTS_FILES: dict[int, tuple[str, tuple[int, ...]]] = {
@@ -168,7 +175,9 @@ def load_nuts(level: int = 2, country: str | None = "BG", year: int = 2016, *,
     gdf.attrs["gisco"] = {"publisher": "Eurostat GISCO", "dataset": f"NUTS {year} regions (RG)",
                           "file": origin, "sha256": digest, "nuts_year": year, "level": level,
                           "scale": _SCALE_TEXT[scale], "crs": "EPSG:4326", "country": country,
-                          "attribution": GISCO_ATTRIBUTION}
+                          "attribution": GISCO_ATTRIBUTION,
+                          "retrieved_from": f"{GISCO_ORIGIN['repository']}@{GISCO_ORIGIN['commit']}",
+                          "vintage": GISCO_ORIGIN["vintage"]}
     return gdf
 
 
@@ -242,6 +251,7 @@ def choropleth(ax, gdf, values_df: pd.DataFrame, key: str = "geo", value: str = 
     Raises ValueError naming the rows when keys repeat, are not regions of ``gdf``, or values are
     not numbers. Returns a :class:`Choropleth`.
     """
+    from matplotlib import patheffects
     from matplotlib.colors import Normalize
     from matplotlib.patches import Patch
     import matplotlib.cm as cm
@@ -323,9 +333,12 @@ def choropleth(ax, gdf, values_df: pd.DataFrame, key: str = "geo", value: str = 
                     text += f" {row['_flags']}"
                     flags_seen |= set(row["_flags"])
                 parts.append(text)
+            # a halo in the region's own colour keeps the label legible where it crosses a
+            # border or the hatching of a missing region
+            halo = [patheffects.withStroke(linewidth=1.8, foreground=fills[i])]
             ax.annotate("\n".join(parts), (points[i].x, points[i].y), ha="center", va="center",
                         fontsize=figures.SMALL_FONT_PT, color=_text_colour(fills[i]),
-                        gid="clusterstats-region-label")
+                        path_effects=halo, gid="clusterstats-region-label")
 
     fig = ax.figure
     sm = cm.ScalarMappable(norm=norm, cmap=cmap)
