@@ -99,8 +99,9 @@ def _write_summary(output_dir: Path, records: Sequence[RunRecord], *, print_summ
         if "error_message" in shown:  # keep the printed table readable; summary.csv has it all
             shown["error_message"] = shown["error_message"].map(
                 lambda m: m if not isinstance(m, str) or len(m) <= 60 else m[:57] + "...")
+        shown = shown.astype(object).where(shown.notna(), "")
         with pd.option_context("display.width", 200, "display.max_columns", 50):
-            print(shown.fillna("").to_string(index=False))
+            print(shown.to_string(index=False))
         counts = {s: sum(r.status == s for r in records) for s in ("ok", "skipped", "failed")}
         print(f"{counts['ok']} ok, {counts['skipped']} skipped (unchanged), {counts['failed']} failed"
               f" -> {_display_path(output_dir / 'summary.csv')}")

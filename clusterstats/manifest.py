@@ -25,7 +25,8 @@ from ._paths import PACKAGE_DIR, data_dir
 from .provenance import (atomic_write_json, dependency_versions, git_commit, package_version,
                          sha256_bytes, sha256_file)
 
-__all__ = ["data_snapshot", "source_hash", "environment", "fingerprint", "read_manifest",
+__all__ = ["data_snapshot", "source_hash", "environment", "fingerprint", "fingerprint_inputs",
+           "changed_inputs", "read_manifest",
            "write_manifest", "is_up_to_date", "now_iso", "MANIFEST_SUFFIX"]
 
 MANIFEST_SUFFIX = ".manifest.json"
@@ -121,11 +122,11 @@ def environment() -> dict[str, Any]:
     }
 
 
-def fingerprint(*, notebook_sha256: str, parameters: Mapping[str, Any], data_sha256: str,
-                env: Mapping[str, Any], kernel: str | None) -> str:
-    """Hash of everything that decides a run's outcome (not the git commit: it moves with
-    unrelated commits; the source hash covers the code that matters)."""
-    key = {
+def fingerprint_inputs(*, notebook_sha256: str, parameters: Mapping[str, Any], data_sha256: str,
+                       env: Mapping[str, Any], kernel: str | None) -> dict[str, Any]:
+    """Everything that decides a run's outcome. Not the git commit: it moves with unrelated
+    commits; the source hash covers the code that matters."""
+    return {
         "notebook_sha256": notebook_sha256,
         "parameters": dict(parameters),
         "data_sha256": data_sha256,
@@ -134,7 +135,19 @@ def fingerprint(*, notebook_sha256: str, parameters: Mapping[str, Any], data_sha
         "dependencies": env.get("dependencies"),
         "kernel": kernel,
     }
+
+
+def fingerprint(**inputs: Any) -> str:
+    """Hash of :func:`fingerprint_inputs` (same keyword arguments)."""
+    key = fingerprint_inputs(**inputs)
     return sha256_bytes(json.dumps(key, sort_keys=True, default=str).encode())
+
+
+def changed_inputs(manifest: Mapping[str, Any] | None, inputs: Mapping[str, Any]) -> list[str]:
+    """Which recorded inputs differ from ``inputs`` (for messages saying why a run reruns)."""
+    old = (manifest or {}).get("inputs") or {}
+    norm = json.loads(json.dumps(dict(inputs), default=str))
+    return sorted(k for k in norm if old.get(k) != norm[k])
 
 
 def read_manifest(path: str | Path) -> dict[str, Any] | None:

@@ -41,8 +41,8 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from ._paths import figures_dir, reports_dir, repo_root, results_dir
-from .manifest import (MANIFEST_SUFFIX, data_snapshot, environment, fingerprint, is_up_to_date,
-                       now_iso, write_manifest)
+from .manifest import (MANIFEST_SUFFIX, changed_inputs, data_snapshot, environment, fingerprint,
+                       fingerprint_inputs, is_up_to_date, now_iso, read_manifest, write_manifest)
 from .notebook_params import ParameterError, load_yaml, read_parameters, validate_parameters
 from .provenance import atomic_write_text, sha256_bytes, sha256_file
 
@@ -51,6 +51,13 @@ __all__ = ["RunSpec", "RunOutcome", "execute_run", "start_kernel", "find_error",
            "DEFAULT_OUTPUT"]
 
 log = logging.getLogger(__name__)
+
+# nbformat validates with jsonschema, whose format checkers import `rfc3987_syntax` when it is
+# installed (it comes with jupyterlab's jsonschema[format-nongpl]); that import builds a grammar
+# and costs ~1.4 s of CPU in every process that reads a notebook: the CLI, each Dask worker. No
+# notebook schema uses the IRI formats it checks, so this process does without it.
+if "rfc3987_syntax" not in sys.modules:
+    sys.modules["rfc3987_syntax"] = None  # type: ignore[assignment]
 
 DEFAULT_PIPELINE = Path("notebooks") / "pipeline.yaml"
 DEFAULT_OUTPUT = Path("build") / "notebooks"
@@ -226,6 +233,36 @@ def _glued_outputs(nb: Mapping[str, Any]) -> list[str]:
     return found
 
 
+def _engine():
+    """papermill's nbclient engine, for a kernel we started ourselves.
+
+    nbclient closes its kernel client only when it owns the kernel manager; with ``km=`` given,
+    the client's ZMQ sockets would stay open (the leak behind papermill #478 in loops), so this
+    engine closes them.
+    """
+    from papermill.clientwrap import PapermillNotebookClient
+    from papermill.engines import NBClientEngine
+    from papermill.log import logger as pm_logger
+
+    class OwnKernelEngine(NBClientEngine):
+        @classmethod
+        def execute_managed_notebook(cls, nb_man, kernel_name, log_output=False, stdout_file=None,
+                                     stderr_file=None, start_timeout=60, execution_timeout=None,
+                                     km=None, **kwargs):
+            client = PapermillNotebookClient(
+                nb_man, km=km, timeout=execution_timeout, startup_timeout=start_timeout,
+                kernel_name=kernel_name, log=pm_logger, log_output=log_output,
+                stdout_file=stdout_file, stderr_file=stderr_file)
+            try:
+                return client.execute()
+            finally:
+                if client.kc is not None:
+                    client.kc.stop_channels()
+                    client.kc = None
+
+    return OwnKernelEngine
+
+
 def execute_run(spec: RunSpec, cancel: threading.Event | None = None,
                 active: dict[str, Any] | None = None) -> RunOutcome:
     """Execute one parameterised notebook; never raises for notebook errors, never writes files.
@@ -268,10 +305,9 @@ def execute_run(spec: RunSpec, cancel: threading.Event | None = None,
                     active[spec.name] = km
                 if cancel is not None and cancel.is_set():
                     raise KeyboardInterrupt
-                nb = papermill_engines.execute_notebook_with_engine(
-                    None, nb, kernel_name=kernel, input_path=spec.notebook_path, output_path=None,
-                    progress_bar=False, log_output=False, start_timeout=spec.start_timeout,
-                    execution_timeout=spec.timeout, km=km)
+                nb = _engine().execute_notebook(
+                    nb, kernel, output_path=None, progress_bar=False, log_output=False,
+                    start_timeout=spec.start_timeout, execution_timeout=spec.timeout, km=km)
             except Exception as exc:  # noqa: BLE001 - kernel death, timeout, ...: a failed run
                 error = (None, type(exc).__name__, str(exc).strip())
             except KeyboardInterrupt:
@@ -405,18 +441,28 @@ def execute_specs(specs: Sequence[RunSpec], output_dir: str | Path, *, jobs: int
     env = environment()
     snapshot = data_snapshot()
     records: dict[str, RunRecord] = {}
-    pending: list[tuple[RunSpec, str, str]] = []
+    pending: list[tuple[RunSpec, str, str, dict[str, Any]]] = []
     for spec in specs:
         nb_sha = sha256_bytes(spec.notebook_text.encode("utf-8"))
-        fp = fingerprint(notebook_sha256=nb_sha, parameters=spec.parameters,
-                         data_sha256=snapshot["sha256"], env=env, kernel=spec.kernel)
+        inputs = dict(notebook_sha256=nb_sha, parameters=spec.parameters,
+                      data_sha256=snapshot["sha256"], env=env, kernel=spec.kernel)
+        fp = fingerprint(**inputs)
         out, man = output_dir / f"{spec.name}.ipynb", output_dir / f"{spec.name}{MANIFEST_SUFFIX}"
         if not force and is_up_to_date(man, out, fp):
             records[spec.name] = RunRecord(spec.name, spec.parameters, "skipped", 0.0,
                                            notebook=out.name, manifest=man.name)
-        else:
-            pending.append((spec, nb_sha, fp))
+            continue
+        previous = read_manifest(man)
+        if previous is not None and not force:
+            changed = changed_inputs(previous, fingerprint_inputs(**inputs))
+            why = ", ".join(changed) if changed else f"last status {previous.get('status')}"
+            log.info("%s: runs again (%s changed)", spec.name, why)
+            if progress:
+                print(f"{spec.name}: runs again ({why})", file=sys.stderr)
+        pending.append((spec, nb_sha, fp, fingerprint_inputs(**inputs)))
     scan = list(scan_folders or []) if jobs == 1 and not scheduler else []
+
+    inputs_of = {spec.name: inputs for spec, _, _, inputs in pending}
 
     def finish(spec: RunSpec, nb_sha: str, fp: str, outcome: RunOutcome,
                before: dict[Path, tuple[int, int]] | None) -> None:
@@ -440,6 +486,7 @@ def execute_specs(specs: Sequence[RunSpec], output_dir: str | Path, *, jobs: int
             "run": spec.name,
             "status": outcome.status,
             "fingerprint": fp,
+            "inputs": inputs_of[spec.name],
             "notebook": {"path": spec.notebook_path, "sha256": nb_sha},
             "parameters": spec.parameters,
             "kernel": spec.kernel,
@@ -472,11 +519,11 @@ def execute_specs(specs: Sequence[RunSpec], output_dir: str | Path, *, jobs: int
 
     try:
         if scheduler:
-            _run_on_dask(pending, scheduler, jobs, finish, report)
+            _run_on_dask([p[:3] for p in pending], scheduler, jobs, finish, report)
         else:
-            _run_in_threads(pending, jobs, finish, report, scan)
+            _run_in_threads([p[:3] for p in pending], jobs, finish, report, scan)
     except KeyboardInterrupt:
-        for spec, _, _ in pending:
+        for spec, *_ in pending:
             records.setdefault(spec.name, RunRecord(spec.name, spec.parameters, "interrupted"))
         raise BatchInterrupted(ordered()) from None
     finally:
