@@ -457,6 +457,19 @@ def _read_recorded(path: str, mtime_ns: int, flags: bool) -> pd.DataFrame:
     return read_eurostat_file(path, flags=flags)
 
 
+def _provenance_vintage(mirror: Path, rel: str) -> str | None:
+    """The "vintage" cell of the file's row in the mirror's PROVENANCE.md table, if any."""
+    try:
+        lines = (mirror / "PROVENANCE.md").read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        if line.startswith(f"| `{rel}`"):
+            cells = [c.strip() for c in line.strip().strip("|").split(" | ")]
+            return cells[-1] or None
+    return None
+
+
 def _from_mirror(mirror: Path, dataset: str, filters: Mapping[str, tuple[str, ...]],
                  start: str | None, end: str | None, flags: bool) -> pd.DataFrame:
     folder = mirror / "eurostat" / dataset.lower()
@@ -503,8 +516,8 @@ def _from_mirror(mirror: Path, dataset: str, filters: Mapping[str, tuple[str, ..
     sub = sub.copy()
     sub.attrs = {
         "source": "mirror", "mirror_file": rel, "sha256": attrs.get("sha256") or sha256_file(path),
-        "vintage": attrs.get("vintage"), "url": None, "retrieved_at": None,
-        "last_update": attrs.get("vintage"),
+        "vintage": attrs.get("vintage") or _provenance_vintage(mirror, rel),
+        "url": None, "retrieved_at": None, "last_update": attrs.get("vintage"),
     }
     return sub
 
