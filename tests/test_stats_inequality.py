@@ -165,3 +165,13 @@ def test_result_frame_nan_guard():
     assert pd.isna(frame.loc[0, "statistic"]) and frame.loc[0, "p_value"] == 0.04
     assert frame.loc[0, "note"] == "statistic undefined: the exact conditional test has no test statistic"
     assert pd.isna(frame.loc[1, "note"]) and frame.loc[1, "n"] == 3
+
+
+def test_leader_ratios_across_years_summary():
+    df = pd.DataFrame({"region": ["SW", "N", "S"] * 2, "year": [2015] * 3 + [2016] * 3,
+                       "v": [140.0, 10.0, 20.0, 120.0, 10.0, 20.0]})
+    per_year = leader_ratios(df, "region", "v", year="year")
+    assert list(per_year.loc[per_year.effect_name == "ratio_max", "effect"]) == [14, 12]
+    summary = summarise_years(per_year, "year", "ratio_max", n_boot=100).iloc[0]
+    assert summary["effect"] == 13 and summary["min"] == 12 and summary["max"] == 14
+    assert "serially correlated" in summary["note"]
