@@ -99,7 +99,7 @@ __all__ = [
     "HOUSE_RC", "use_house_style", "house_style", "new_figure", "axis_label", "set_xlabel",
     "set_ylabel", "set_time_xlabel", "add_source_note", "source_note_text", "parse_flags",
     "plot_series_with_flags", "flag_legend_handles", "save_figure", "figure_provenance",
-    "read_embedded_provenance", "vintage_date",
+    "read_embedded_provenance", "vintage_date", "verify_figure", "add_cli",
 ]
 
 MM_PER_INCH = 25.4
@@ -810,3 +810,67 @@ def read_embedded_provenance(path: str | os.PathLike) -> dict[str, Any]:
     else:
         raise ValueError(f"{path}: provenance is embedded only in .pdf, .png and .svg files")
     return json.loads(text)
+
+
+def verify_figure(path: str | os.PathLike) -> pd.DataFrame:
+    """Check a saved figure against its data: one row per figure file (pdf, svg, png).
+
+    Columns: ``file``, ``embedded`` (provenance found), ``data_sha256`` (embedded hash),
+    ``csv_matches`` (the CSV beside it still hashes to that value), ``sidecar_matches`` (the
+    ``.provenance.json`` beside it records the same hash). ``path`` may be any file of the set.
+    """
+    path = Path(path)
+    stem = path.name
+    for suffix in (".provenance.json", ".pdf", ".svg", ".png", ".csv"):
+        if stem.endswith(suffix):
+            stem = stem[: -len(suffix)]
+            break
+    folder = path.parent
+    csv = folder / f"{stem}.csv"
+    csv_hash = sha256_file(csv) if csv.is_file() else None
+    side = folder / f"{stem}.provenance.json"
+    side_hash = json.loads(side.read_text()).get("data_sha256") if side.is_file() else None
+    rows = []
+    for fmt in ("pdf", "svg", "png"):
+        f = folder / f"{stem}.{fmt}"
+        if not f.is_file():
+            rows.append({"file": f.name, "embedded": False, "data_sha256": None,
+                         "csv_matches": False, "sidecar_matches": False})
+            continue
+        try:
+            emb = read_embedded_provenance(f).get("data_sha256")
+        except ValueError:
+            emb = None
+        rows.append({"file": f.name, "embedded": emb is not None, "data_sha256": emb,
+                     "csv_matches": emb is not None and emb == csv_hash,
+                     "sidecar_matches": emb is not None and emb == side_hash})
+    return pd.DataFrame(rows)
+
+
+def add_cli(subparsers) -> None:
+    """``clusterstats figure-info FILE...``: print a figure's embedded provenance, or with
+    ``--verify`` check every figure file against the CSV and sidecar saved with it."""
+    p = subparsers.add_parser("figure-info", help="show or verify the provenance embedded in figures")
+    p.add_argument("files", nargs="+", help="figure files (.pdf, .svg, .png)")
+    p.add_argument("--verify", action="store_true",
+                   help="check the embedded data hash against the saved CSV and sidecar")
+    p.set_defaults(func=_cli_figure_info)
+
+
+def _cli_figure_info(args) -> int:
+    status = 0
+    for f in args.files:
+        if args.verify:
+            report = verify_figure(f)
+            ok = bool(report[["embedded", "csv_matches", "sidecar_matches"]].all(axis=None))
+            print(f"{f}: {'OK' if ok else 'MISMATCH'}")
+            if not ok:
+                print(report.to_string(index=False))
+                status = 1
+        else:
+            try:
+                print(json.dumps(read_embedded_provenance(f), indent=2, sort_keys=True))
+            except (ValueError, OSError) as exc:
+                print(f"{f}: {exc}")
+                status = 1
+    return status

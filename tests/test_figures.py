@@ -343,3 +343,57 @@ def test_named_index_is_kept_in_the_csv(tmp_path, areas):
     data = areas.set_index("geo")
     paths = cf.save_figure(_bar_figure(areas), "f", data=data, sources=SOURCES, folder=tmp_path)
     assert pd.read_csv(paths["csv"]).columns[0] == "geo"
+
+
+# ----------------------------------------------------------------------------- across processes
+
+_SCRIPT = """
+import sys
+import pandas as pd
+from clusterstats import figures as cf
+data = pd.read_csv(sys.argv[2])
+fig, ax = cf.new_figure("single")
+ax.bar(data["geo"], data["area_km2"])
+cf.set_ylabel(ax, "Area", "km²")
+cf.save_figure(fig, "areas", data=data, sources=["GISCO NUTS 2016"], vintage="2020-12-27",
+               folder=sys.argv[1])
+"""
+
+
+@pytest.mark.slow
+def test_byte_identical_across_processes_and_hash_seeds(tmp_path, areas):
+    """Two fresh interpreters with different hash seeds write the same figure bytes."""
+    import os
+    import subprocess
+    import sys
+
+    src = tmp_path / "areas_input.csv"
+    areas[["geo", "area_km2"]].to_csv(src, index=False)
+    out = {}
+    for seed in ("1", "2"):
+        env = dict(os.environ, PYTHONHASHSEED=seed, MPLBACKEND="Agg")
+        env.pop("SOURCE_DATE_EPOCH", None)
+        folder = tmp_path / seed
+        subprocess.run([sys.executable, "-c", _SCRIPT, str(folder), str(src)], check=True, env=env,
+                       timeout=120)
+        out[seed] = {fmt: (folder / f"areas.{fmt}").read_bytes() for fmt in ("pdf", "svg", "png", "csv")}
+    for fmt in ("pdf", "svg", "png", "csv"):
+        assert out["1"][fmt] == out["2"][fmt], fmt
+
+
+# ----------------------------------------------------------------------------- verify / CLI
+
+def test_verify_figure_detects_a_changed_csv(tmp_path, areas, capsys):
+    import argparse
+
+    paths = _save(tmp_path, areas)
+    assert cf.verify_figure(paths["pdf"])[["embedded", "csv_matches", "sidecar_matches"]].all(axis=None)
+    parser = argparse.ArgumentParser()
+    cf.add_cli(parser.add_subparsers())
+    args = parser.parse_args(["figure-info", "--verify", str(paths["svg"])])
+    assert args.func(args) == 0
+    paths["csv"].write_text(paths["csv"].read_text().replace("BG31", "BG3X"))
+    report = cf.verify_figure(paths["png"])
+    assert not report["csv_matches"].any() and report["sidecar_matches"].all()
+    assert args.func(args) == 1
+    assert "MISMATCH" in capsys.readouterr().out
