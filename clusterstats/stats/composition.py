@@ -26,7 +26,9 @@ Zeros (e.g. no defence R&D in a year) have no logarithm. Aitchison distances use
 replacement (Martín-Fernández, Barceló-Vidal & Pawlowsky-Glahn 2003): each zero becomes
 ``zero_fraction`` x the smallest non-zero share in the data and the other parts shrink so the
 row still sums to 1. The replaced cells are listed in the note; the total-variation distance
-needs no replacement.
+needs no replacement. Log-ratios also make the Aitchison distance dominated by tiny parts
+(e.g. Bulgaria's defence R&D of a few thousand euros), so read it together with the
+total-variation distance and the per-category share differences, which are in budget terms.
 
 References
 ----------
