@@ -1,0 +1,410 @@
+"""H9 (claim C09): do clusters sit where their branch is specialised, and does ICT lead?
+
+The guide (seed line 197): "The level of development of a given branch can be judged by the level
+of clustering in it ... The cluster in the ICT sector is the largest ... the sectors with a large
+number of clusters, with the leading role of ICT and the rest also being knowledge-intensive".
+
+What is measured
+    * Location quotients LQ = (E_ir/E_r)/(E_i/E) (Isard 1960) by NACE section group:
+      ``level="nuts3"``: the 28 districts from Eurostat bd_enace2_r3 (employer business
+      demography; ``indicator`` V16911 = employees of active enterprises, or V11910 = active
+      enterprises), 10 groups of the business economy B-S without K64.2;
+      ``level="nuts2"``: the 6 regions from the Labour Force Survey lfst_r_lfe2en2 (employed
+      persons aged 15+, thousands), which ends in 2015, so a later ``year`` uses 2015.
+    * Each printed BSMEPA cluster's free-text sector mapped to one of those groups by the reviewed
+      table ``data/registry/sector_nace_map.csv`` (confidence and reason per row; "unmappable"
+      rows are left out, never guessed).
+    * Whether clusters sit in their sector's specialised cells:
+      :func:`clusterstats.stats.location.specialisation_permutation_test` (mean log LQ of the
+      clusters' own cells against shuffled seats; Phipson & Smyth 2010 p-values), and the share of
+      clusters in cells with LQ > 1 and LQ >= 2 with the same permutation null.
+    * The counts behind "ICT has the most clusters": clusters whose sector names ICT or
+      telecommunications, and clusters by mapped NACE group.
+
+What the data cannot show: the groups are broad (all manufacturing is one group B-E), the
+business-demography data cover employer enterprises only, Sofia and Plovdiv dominate the seats,
+and a cluster's seat is its registered address, not where its members work.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .. import registry
+from ..params import ParameterError, check_alpha, check_choice
+from ..snapshot import load_snapshot
+from ..stats.association import binomial_share_test
+from ..stats.location import location_quotient, specialisation_permutation_test
+from ._common import Analysis, finish_rows, snapshot_vintage
+
+NOTEBOOK = "h9_specialisation.ipynb"
+HYPOTHESIS = "H9"
+CLAIM_ID = "C09"
+CLAIM = ("ICT has the most clusters; clustered sectors are knowledge-intensive, and clustering "
+         "reflects the development of a branch (guide, seed line 197).")
+DEFAULTS = dict(year=2016, indicator="V16911", level="nuts3", n_perm=9999, seed=0, alpha=0.05)
+INDICATORS = {"V16911": "employees of active enterprises", "V11910": "active enterprises"}
+LEVELS = ("nuts3", "nuts2")
+#: bd_enace2_r3 groups (the business economy B-S without K64.2, which is their total)
+BD_GROUPS = ["B-E", "F", "G", "H", "I", "J", "K_L_X_K642", "M_N", "P_Q", "R_S"]
+BD_TOTAL = "B-S_X_K642"
+GROUP_NAMES = {"B-E": "Industry (mining, manufacturing, energy, water)", "F": "Construction",
+               "G": "Trade", "H": "Transport", "I": "Accommodation and food",
+               "J": "Information and communication", "K_L_X_K642": "Finance and real estate",
+               "M_N": "Professional, scientific, administrative", "P_Q": "Education and health",
+               "R_S": "Arts, recreation, other services", "A": "Agriculture",
+               "G-I": "Trade, transport, accommodation", "K": "Finance", "O-Q":
+               "Public administration, education, health", "R-U": "Arts and other services",
+               "other": "L, no response and unpublished cells"}
+#: a bd_enace2_r3 group -> the LFS group containing it (LFS groups are coarser for G-I, O-Q, R-U)
+BD_TO_LFS = {"B-E": "B-E", "F": "F", "G": "G-I", "H": "G-I", "I": "G-I", "J": "J",
+             "K_L_X_K642": None, "M_N": "M_N", "P_Q": "O-Q", "R_S": "R-U"}
+LFS_GROUPS = ["A", "B-E", "F", "G-I", "J", "K", "M_N", "O-Q", "R-U"]
+LFS_LAST_YEAR = 2015
+CONFIDENCE = ("high", "medium", "low", "none")
+MAP_FILE = "sector_nace_map.csv"
+
+
+# ------------------------------------------------------------------------------------------------
+# the reviewed sector map
+# ------------------------------------------------------------------------------------------------
+def load_sector_map(path: str | Path | None = None) -> pd.DataFrame:
+    """The reviewed sector -> NACE group table, validated (errors name the file, line, reason).
+
+    Columns: sector (text exactly as in the BSMEPA ``sector`` column), nace_group (a
+    bd_enace2_r3 group or ``unmappable``), ict (the text names ICT/telecommunications),
+    confidence (high / medium / low, ``none`` for unmappable) and reason.
+    """
+    path = Path(path) if path is not None else registry.registry_dir() / MAP_FILE
+    if not path.exists():
+        raise FileNotFoundError(f"{path} is missing")
+    df = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8")
+    need = ["sector", "nace_group", "ict", "confidence", "reason"]
+    missing = [c for c in need if c not in df.columns]
+    if missing:
+        raise registry.RegistryError(f"{path.name}: missing column(s) {missing} [{path}]")
+    for i, r in df.iterrows():
+        where = f"{path.name}: line {i + 2} ({r['sector']!r})"
+        if not r["sector"].strip():
+            raise registry.RegistryError(f"{where}: empty sector text")
+        if r["nace_group"] not in BD_GROUPS + ["unmappable"]:
+            raise registry.RegistryError(
+                f"{where}: nace_group {r['nace_group']!r} is not one of {BD_GROUPS + ['unmappable']}")
+        if r["confidence"] not in CONFIDENCE:
+            raise registry.RegistryError(f"{where}: confidence {r['confidence']!r} not in {CONFIDENCE}")
+        if (r["nace_group"] == "unmappable") != (r["confidence"] == "none"):
+            raise registry.RegistryError(f"{where}: confidence 'none' goes with 'unmappable' only")
+        if r["ict"] not in ("True", "False"):
+            raise registry.RegistryError(f"{where}: ict must be True or False, got {r['ict']!r}")
+        if not r["reason"].strip():
+            raise registry.RegistryError(f"{where}: a reason is required")
+    dup = df["sector"].duplicated()
+    if dup.any():
+        raise registry.RegistryError(f"{path.name}: sector {df.loc[dup, 'sector'].iloc[0]!r} listed twice")
+    df["ict"] = df["ict"].eq("True")
+    return df
+
+
+def cluster_sectors(sector_map: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The printed BSMEPA clusters with their mapped sector and first seat town's district/region.
+
+    Columns: cluster_id, bsmepa_row, name_bg, sector, nace_group, nace_lfs, ict, confidence,
+    seat, seat_nuts3, seat_nuts2. A sector text missing from the map is an error (never guessed).
+    """
+    smap = load_sector_map() if sector_map is None else sector_map
+    cl = registry.clusters()
+    cl = cl[cl["in_bsmepa"]]
+    unmapped = sorted(set(cl["sector"].dropna()) - set(smap["sector"]))
+    if unmapped:
+        raise registry.RegistryError(
+            f"{MAP_FILE}: no row for sector text(s) {unmapped} of the BSMEPA table; add them "
+            "(with 'unmappable' if no NACE group fits)")
+    out = cl[["cluster_id", "bsmepa_row", "name_bg", "sector", "seat", "seat_nuts3", "seat_nuts2"]]
+    out = out.merge(smap, on="sector", how="left", validate="many_to_one")
+    out["nace_lfs"] = out["nace_group"].map(BD_TO_LFS)
+    return out.sort_values("bsmepa_row").reset_index(drop=True)
+
+
+# ------------------------------------------------------------------------------------------------
+# location quotients
+# ------------------------------------------------------------------------------------------------
+def lq_table(level: str = "nuts3", year: int = 2016, indicator: str = "V16911",
+             ci_level: float = 0.95) -> tuple[pd.DataFrame, pd.DataFrame, int, list[str]]:
+    """LQ by region x NACE group: (lq frame, snapshot used, year used, notes).
+
+    nuts3: bd_enace2_r3 ``indicator``, the 10 groups (which add up to the total exactly, checked).
+    nuts2: lfst_r_lfe2en2, employed aged 15+, thousands; unpublished cells, L and 'no response'
+    go to an ``other`` residual (TOTAL less the published groups) so that each region's total is
+    its published TOTAL. LFS values are survey estimates, not counts: no CI.
+    """
+    notes = []
+    if level == "nuts3":
+        bd = load_snapshot("bd_enace2_r3")
+        years = sorted(bd["time"].astype(int).unique())
+        if year not in years:
+            raise ParameterError(f"year={year}: bd_enace2_r3 covers {years[0]}-{years[-1]}")
+        d = bd[(bd["time"].astype(int) == year) & (bd["indic_sb"] == indicator)]
+        wide = d.pivot_table(index="geo", columns="nace_r2", values="value", observed=True)
+        if wide.isna().any().any():
+            raise ValueError(f"bd_enace2_r3 {indicator} {year}: empty cells "
+                             f"{wide.columns[wide.isna().any()].tolist()}")
+        gap = (wide[BD_GROUPS].sum(axis=1) - wide[BD_TOTAL]).abs().max()
+        if gap > 0.5:
+            raise ValueError(f"bd_enace2_r3 {indicator} {year}: groups do not add up to "
+                             f"{BD_TOTAL} (largest gap {gap})")
+        long = wide[BD_GROUPS].stack().rename("value").reset_index()
+        long.columns = ["region", "sector", "value"]
+        lq = location_quotient(long, ci_level=ci_level)
+        return lq, bd, year, notes
+    lfs = load_snapshot("lfst_r_lfe2en2")
+    years = sorted(lfs["time"].astype(int).unique())
+    used = min(year, LFS_LAST_YEAR)
+    if used not in years:
+        raise ParameterError(f"year={year}: lfst_r_lfe2en2 covers {years[0]}-{years[-1]}")
+    if used != year:
+        notes.append(f"NUTS 2 employment (LFS) ends in {LFS_LAST_YEAR}: {used} used for {year}")
+    d = lfs[(lfs["time"].astype(int) == used) & (lfs["age"] == "Y_GE15")
+            & lfs["geo"].astype(str).str.fullmatch(r"BG\d\d")]
+    wide = d.pivot_table(index="geo", columns="nace_r2", values="value", observed=True,
+                         dropna=False)
+    published = wide[LFS_GROUPS]
+    suppressed = [(g, s) for g in published.index for s in LFS_GROUPS if pd.isna(published.loc[g, s])]
+    if suppressed:
+        notes.append("LFS cells not published (too few respondents), counted in 'other': "
+                     + ", ".join(f"{g} {s}" for g, s in suppressed))
+    flagged = d[d["flag"].astype(str).str.contains("u", na=False)]
+    if len(flagged):
+        notes.append(f"{len(flagged)} LFS cells flagged 'u' (low reliability) in {used}")
+    wide = published.copy()
+    wide["other"] = (d.pivot_table(index="geo", columns="nace_r2", values="value",
+                                   observed=True)["TOTAL"] - published.sum(axis=1)).clip(lower=0)
+    long = wide.stack().dropna().rename("value").reset_index()
+    long.columns = ["region", "sector", "value"]
+    lq = location_quotient(long, ci_level=None)
+    return lq, lfs, used, notes
+
+
+# ------------------------------------------------------------------------------------------------
+# run
+# ------------------------------------------------------------------------------------------------
+def check_parameters(year=2016, indicator="V16911", level="nuts3", n_perm=9999, seed=0,
+                     alpha=0.05) -> dict:
+    if isinstance(year, bool) or not isinstance(year, (int, np.integer)):
+        raise ParameterError(f"year must be a whole year such as 2016, got {year!r}")
+    check_choice(indicator, list(INDICATORS), "indicator")
+    check_choice(level, LEVELS, "level")
+    if isinstance(n_perm, bool) or not isinstance(n_perm, (int, np.integer)) or n_perm < 99:
+        raise ParameterError(f"n_perm must be a whole number of at least 99, got {n_perm!r}")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ParameterError(f"seed must be a non-negative whole number, got {seed!r}")
+    return dict(year=int(year), indicator=indicator, level=level, n_perm=int(n_perm),
+                seed=int(seed), alpha=check_alpha(alpha))
+
+
+def _share_in_cells(units: pd.DataFrame, lq: pd.DataFrame, threshold: float, strict: bool,
+                    n_perm: int, seed: int, ci_level: float = 0.95) -> tuple[pd.DataFrame, float]:
+    """Share of clusters in cells with LQ > threshold (or >=), with the permutation null of
+    :func:`specialisation_permutation_test`: the test is run on an indicator table whose "LQ" is
+    2 in qualifying cells and 1 elsewhere (never 0, which the test would floor), so the mean over
+    the clusters is 1 + share and the permutation p-value is that of the share itself."""
+    hit = lq["lq"] > threshold if strict else lq["lq"] >= threshold
+    indicator = lq[["region", "sector"]].assign(lq=np.where(hit, 2.0, 1.0))
+    row = specialisation_permutation_test(units, indicator, n_perm=n_perm, seed=seed, log=False)
+    share = float(row.loc[0, "effect"]) - 1
+    # Expected share under the permutation null, exactly: each cluster's sector paired with a
+    # region drawn from the clusters' own regions, averaged over clusters.
+    cells = set(zip(lq.loc[hit, "region"], lq.loc[hit, "sector"]))
+    used = units[units["region"].isin(lq["region"]) & units["sector"].isin(lq["sector"])]
+    regions = used["region"].tolist()
+    null_share = float(np.mean([np.mean([(r, s) in cells for r in regions])
+                                for s in used["sector"]]))
+    op = ">" if strict else ">="
+    row["test"] = f"share of clusters in cells with LQ {op} {threshold:g}"
+    row["method"] = (f"share of clusters whose region x sector cell has LQ {op} {threshold:g}; "
+                     f"one-sided p from {n_perm} permutations of the clusters' regions (seed {seed})")
+    row["statistic"] = float(round(share * row.loc[0, "n"]))
+    row["effect_name"], row["effect"], row["unit"] = "share of clusters", share, "share"
+    ci = binomial_share_test(int(round(share * row.loc[0, "n"])), int(row.loc[0, "n"]),
+                             ci_level=ci_level)
+    row["ci_low"], row["ci_high"] = ci.loc[0, "ci_low"], ci.loc[0, "ci_high"]
+    row["ci_level"] = ci_level
+    row["note"] = (f"statistic = clusters in such cells; expected share under the permutation "
+                   f"null {null_share:.3f}; CI Clopper-Pearson (clusters as independent draws)")
+    return row, null_share
+
+
+def run(**parameters) -> Analysis:
+    """Run H9; parameters as :data:`DEFAULTS` (unknown names raise ParameterError)."""
+    unknown = set(parameters) - set(DEFAULTS)
+    if unknown:
+        raise ParameterError(f"unknown parameter(s) {sorted(unknown)}; valid: {sorted(DEFAULTS)}")
+    p = check_parameters(**{**DEFAULTS, **parameters})
+    alpha = p["alpha"]
+    lq, frame, year_used, lq_notes = lq_table(p["level"], p["year"], p["indicator"], 1 - alpha)
+    cs = cluster_sectors()
+    region_col = "seat_nuts3" if p["level"] == "nuts3" else "seat_nuts2"
+    sector_col = "nace_group" if p["level"] == "nuts3" else "nace_lfs"
+    mapped = cs[(cs["nace_group"] != "unmappable")]
+    units = (mapped.dropna(subset=[region_col, sector_col])
+             .rename(columns={"sector": "sector_text"})
+             .rename(columns={region_col: "region", sector_col: "sector"}))
+    n_all, n_mapped, n_units = len(cs), len(mapped), len(units)
+
+    if p["level"] == "nuts3":
+        data_name = (f"Eurostat bd_enace2_r3 {p['indicator']} ({INDICATORS[p['indicator']]}), "
+                     f"{year_used}, 28 districts")
+    else:
+        data_name = f"Eurostat lfst_r_lfe2en2 (employed 15+, LFS), {year_used}, 6 NUTS 2 regions"
+    caveats = "; ".join([
+        f"{n_units} of {n_all} printed BSMEPA clusters have both a seat and a mappable sector",
+        "BSMEPA rows 12-18, 31-36, 59-64 missing from the guide's text",
+        "sectors hand-mapped from free text to broad NACE groups (data/registry/sector_nace_map.csv)",
+        "first-listed seat town used for two-town seats; a seat is not where members work",
+        "employer enterprises of the business economy only" if p["level"] == "nuts3" else
+        "LFS survey estimates, some cells unpublished or of low reliability",
+    ])
+
+    # --- clusters in specialised cells -------------------------------------------------------
+    perm = specialisation_permutation_test(units, lq, n_perm=p["n_perm"], seed=p["seed"])
+    perm["h0"] = "cluster seats are unrelated to where their sector is specialised"
+    perm["h1"] = "clusters sit in region x sector cells with higher LQ than shuffled seats would"
+    pv = float(perm.loc[0, "p_value"])
+    perm["verdict"] = "supported" if pv < alpha else "not supported"
+    perm["verdict_text"] = (
+        f"Geometric mean LQ of the clusters' own cells {float(perm.loc[0, 'effect']):.2f} "
+        f"(p = {pv:.3g}): " + ("clusters sit where their sector is specialised more than chance."
+                               if pv < alpha else
+                               "no more than shuffled seats would give - the data do not show "
+                               "clustering following the branches' regional specialisation."))
+    rows = [perm]
+    for thr, strict in ((1.0, True), (2.0, False)):
+        r, null_share = _share_in_cells(units, lq, thr, strict, p["n_perm"], p["seed"], 1 - alpha)
+        r["h0"] = "clusters are no more often in such cells than shuffled seats would give"
+        r["h1"] = "clusters are more often in such cells"
+        r["verdict"] = "supported" if float(r.loc[0, "p_value"]) < alpha else "not supported"
+        r["verdict_text"] = (f"{float(r.loc[0, 'effect']):.0%} of clusters sit in such cells vs "
+                             f"{null_share:.0%} expected with shuffled seats (p = "
+                             f"{float(r.loc[0, 'p_value']):.3g}).")
+        rows.append(r)
+
+    # --- "ICT has the most clusters" ---------------------------------------------------------
+    n_ict = int(cs["ict"].sum())
+    by_text = cs["sector"].value_counts()
+    top_other = by_text[[s for s in by_text.index
+                         if not cs.loc[cs["sector"] == s, "ict"].iloc[0]]]
+    by_group = cs["nace_group"].value_counts()
+    ict_rows = pd.DataFrame([
+        {"test": "clusters naming ICT vs the most frequent other sector label",
+         "method": "count of printed BSMEPA rows whose sector text names ICT or telecommunications "
+                   "(column ict of the sector map) vs the most frequent other sector text",
+         "statistic": float(n_ict), "p_value": pd.NA, "effect_name": "clusters naming ICT",
+         "effect": float(n_ict), "n": n_all, "unit": "clusters",
+         "reference": "descriptive count", "note": f"next: '{top_other.index[0]}' "
+                                                   f"{int(top_other.iloc[0])} clusters",
+         "h0": "-", "h1": "ICT has the most clusters",
+         "verdict": "supported" if n_ict > int(top_other.iloc[0]) else "not supported",
+         "verdict_text": f"{n_ict} of {n_all} printed clusters name ICT/telecommunications in their "
+                         f"sector; the next single label, '{top_other.index[0]}', has "
+                         f"{int(top_other.iloc[0])}."},
+        {"test": "clusters by NACE group: largest group",
+         "method": "count of printed BSMEPA rows by mapped NACE section group (sector map)",
+         "statistic": float(by_group.get("J", 0)), "p_value": pd.NA,
+         "effect_name": f"clusters in the largest group ({by_group.drop('unmappable', errors='ignore').index[0]})",
+         "effect": float(by_group.drop("unmappable", errors="ignore").iloc[0]), "n": n_all,
+         "unit": "clusters", "reference": "descriptive count",
+         "note": "statistic = clusters mapped to J (information and communication); counts: "
+                 + ", ".join(f"{k} {v}" for k, v in by_group.items()),
+         "h0": "-", "h1": "information and communication (J) is the group with most clusters",
+         "verdict": "supported" if by_group.drop("unmappable", errors="ignore").index[0] == "J"
+                    else "not supported",
+         "verdict_text": (f"By the broad NACE groups the data use, {by_group.drop('unmappable', errors='ignore').index[0]} "
+                          f"has {int(by_group.drop('unmappable', errors='ignore').iloc[0])} clusters and J "
+                          f"(information and communication) {int(by_group.get('J', 0))}: ICT leads "
+                          "among single sector labels, but industry (mining, manufacturing and "
+                          "energy) taken together has more clusters.")},
+    ])
+    rows.append(ict_rows)
+    out = pd.concat(rows, ignore_index=True)
+    out["claim_id"], out["claim"], out["caveats"] = CLAIM_ID, CLAIM, caveats
+    sources = ["Good Practices Guide on Clusters and Technology Transfers - Bulgaria (2018), BSMEPA annex",
+               "data/registry/sector_nace_map.csv (reviewed mapping)", data_name]
+    vintage = snapshot_vintage([frame])
+    out = finish_rows(out, hypothesis=HYPOTHESIS, notebook=NOTEBOOK, parameters=p,
+                      data_sources="; ".join(sources), data_vintage=vintage)
+
+    counts = (units.groupby(["region", "sector"]).size().rename("clusters").reset_index())
+    lq_with = lq.merge(counts, on=["region", "sector"], how="left")
+    lq_with["clusters"] = lq_with["clusters"].fillna(0).astype(int)
+    notes = lq_notes + [
+        f"{n_all - n_mapped} clusters have an unmappable sector and {n_mapped - n_units} more "
+        "lack a seat; they are left out of the LQ tests.",
+        "The NACE groups are broad: all of manufacturing, mining and energy is one group (B-E), "
+        "so 'electrical engineering' and 'food' clusters fall in the same cell.",
+        "A cluster counts in the district of its first-listed seat town.",
+        "The claim that clustered sectors are 'knowledge-intensive' is not tested: the data have "
+        "no knowledge-intensity split at district level.",
+    ]
+    return Analysis(rows=out, tables={"lq": lq_with, "clusters": cs, "units": units},
+                    notes=notes, sources=sources, vintage=vintage,
+                    models={"parameters": p, "year_used": year_used})
+
+
+# ------------------------------------------------------------------------------------------------
+# figures
+# ------------------------------------------------------------------------------------------------
+def figure_lq_heatmap(analysis: Analysis):
+    """Heatmap of LQ (log colour scale centred on 1) region x NACE group, the number of clusters
+    seated in each cell written in it. Returns (fig, data_plotted)."""
+    from matplotlib.colors import LogNorm
+
+    from .. import figures
+    from ..geography import districts, nuts2_regions
+
+    p = analysis.models["parameters"]
+    lq = analysis.tables["lq"].copy()
+    grid = lq.pivot(index="region", columns="sector", values="lq")
+    cnt = lq.pivot(index="region", columns="sector", values="clusters").fillna(0).astype(int)
+    if p["level"] == "nuts3":
+        names = districts().set_index("nuts3")["name_latin"]
+    else:
+        names = nuts2_regions().set_index("nuts2")["name_latin"]
+    fig, ax = figures.new_figure("double", 190 if p["level"] == "nuts3" else 90)
+    vals = grid.to_numpy(dtype=float)
+    positive = vals[vals > 0]
+    span = float(max(np.max(positive), 1 / np.min(positive))) if positive.size else 2.0
+    img = ax.imshow(np.where(vals > 0, vals, np.nan), cmap="RdBu_r", aspect="auto",
+                    norm=LogNorm(vmin=1 / span, vmax=span))
+    ax.set_xticks(range(grid.shape[1]), grid.columns, rotation=45, ha="right")
+    ax.set_yticks(range(grid.shape[0]), [f"{names.get(r, r)} ({r})" for r in grid.index])
+    for i in range(grid.shape[0]):
+        for j in range(grid.shape[1]):
+            if cnt.iloc[i, j]:
+                ax.text(j, i, str(cnt.iloc[i, j]), ha="center", va="center", fontsize=7,
+                        fontweight="bold")
+    cbar = fig.colorbar(img, ax=ax, shrink=0.6)
+    cbar.set_label(figures.axis_label("Location quotient", "ratio, log scale"))
+    ax.set_title(f"Specialisation by NACE group ({analysis.models['year_used']}); "
+                 "numbers = clusters seated in the cell")
+    return fig, lq[["region", "sector", "e_ir", "lq", "ci_low", "ci_high", "clusters"]]
+
+
+def figure_sectors(analysis: Analysis):
+    """Bar chart of printed BSMEPA clusters by mapped NACE group, the part whose sector text names
+    ICT/telecommunications shaded darker. Returns (fig, data_plotted)."""
+    from .. import figures
+
+    cs = analysis.tables["clusters"]
+    tab = (cs.groupby("nace_group")["ict"].agg(clusters="size", naming_ict="sum")
+           .sort_values("clusters", ascending=True).reset_index())
+    tab["label"] = [f"{GROUP_NAMES.get(g, g)} ({g})" if g != "unmappable" else "unmappable"
+                    for g in tab["nace_group"]]
+    fig, ax = figures.new_figure("double", 85)
+    y = np.arange(len(tab))
+    ax.barh(y, tab["clusters"], color="0.75", label="all clusters")
+    ax.barh(y, tab["naming_ict"], color="0.25", label="sector text names ICT/telecom")
+    ax.set_yticks(y, tab["label"])
+    figures.set_xlabel(ax, "Clusters (printed BSMEPA rows)", "number")
+    ax.legend(loc="lower right", frameon=False)
+    return fig, tab
