@@ -213,18 +213,19 @@ def new_figure(width: str | float = "single", height_mm: float | None = None, *,
     """A figure at a journal's printed width, with constrained layout; returns ``(fig, axes)``.
 
     ``width`` is ``"single"`` (85 mm), ``"double"`` (175 mm) or a width in mm. ``height_mm``
-    defaults to 0.62 × width for one row (about the golden ratio; capped at 110 mm) plus 12 mm
-    for the footer (flag key, source line). With
-    ``style=True`` (default) the house style is applied globally first, because text sizes are
-    read when artists are created, not when the figure is saved.
+    defaults to panels of about the golden ratio (0.62 × panel width per row; at most 200 mm in
+    all) plus 12 mm for the footer (flag key, source line). With ``style=True`` (default) the
+    house style is applied globally first, because text sizes are read when artists are created,
+    not when the figure is saved.
     """
     import matplotlib.pyplot as plt
 
     if style:
         use_house_style()
     w = _width_mm(width)
-    # about the golden ratio per row, plus ~12 mm for the footer (flag key and source line)
-    h = height_mm if height_mm is not None else min(0.62 * w * nrows / max(ncols, 1) ** 0.5, 110.0) + 12.0
+    if height_mm is None:
+        height_mm = min(0.62 * w / max(ncols, 1) * nrows, 200.0) + 12.0
+    h = float(height_mm)
     if h <= 0:
         raise ValueError(f"height_mm must be positive, not {h}")
     subplots_kw.setdefault("layout", "constrained")
@@ -272,6 +273,9 @@ def add_source_note(fig, text: str, *, fontsize: float = SMALL_FONT_PT, wrap: bo
     """
     if not isinstance(text, str) or not text.strip():
         raise ValueError("source note must be non-empty text, e.g. 'Source: Eurostat rd_e_gerdtot, ...'")
+    if fontsize < SMALL_FONT_PT:
+        raise ValueError(f"source note at {fontsize} pt would be unreadable in print; "
+                         f"the house minimum is {SMALL_FONT_PT} pt")
     old = getattr(fig, "_clusterstats_source_note", None)
     if old is not None:
         old.remove()
@@ -288,6 +292,12 @@ def add_source_note(fig, text: str, *, fontsize: float = SMALL_FONT_PT, wrap: bo
     return artist
 
 
+def _renderer(fig):
+    """A renderer to measure text with (Agg canvases have one; others get matplotlib's own)."""
+    get = getattr(fig.canvas, "get_renderer", None)
+    return get() if get is not None else fig._get_renderer()
+
+
 def _layout_footer(fig) -> None:
     """Stack the footer (flag key above the source line) under the axes and reserve its height.
 
@@ -295,7 +305,7 @@ def _layout_footer(fig) -> None:
     layout ``rect``; so both footer parts are placed by hand and the layout is told to keep the
     axes above them.
     """
-    renderer = fig.canvas.get_renderer()
+    renderer = _renderer(fig)
     gap = 3.0 / (fig.get_figheight() * 72.0)  # 3 pt between footer parts
     note = getattr(fig, "_clusterstats_source_note", None)
     reserve = 0.0
@@ -346,11 +356,18 @@ def source_note_text(sources: Sequence[str | Mapping[str, Any]], vintage: str | 
 def parse_flags(value: Any) -> str:
     """Eurostat flag cell -> sorted unique lower-case letters (``"p b"``, ``"bp"`` -> ``"bp"``).
 
-    Empty, NaN and ``":"`` (the not-available marker) give ``""``. Unknown letters raise.
+    Empty, NaN and ``":"`` (the not-available marker) give ``""``. The SDMX TSV appends the
+    confidentiality status as ``@`` + a capital (``": @C"`` in tgs00042); every status except
+    ``@F`` (free) withholds the value, so it reads as ``c`` (confidential). Unknown letters raise.
     """
     if value is None or (isinstance(value, float) and pd.isna(value)) or value is pd.NA:
         return ""
-    letters = re.sub(r"[\s:]", "", str(value)).lower()
+    text = str(value)
+    conf = re.findall(r"@([A-Z])", text)
+    if any(c not in "CDFNS" for c in conf):
+        raise ValueError(f"unknown confidentiality status in {value!r}; known: @C @D @F @N @S")
+    text = re.sub(r"@[A-Z]", "", text) + ("c" if any(c != "F" for c in conf) else "")
+    letters = re.sub(r"[\s:]", "", text).lower()
     unknown = sorted(set(letters) - set(FLAG_MEANINGS))
     if unknown:
         raise ValueError(f"unknown Eurostat flag(s) {unknown} in {value!r}; "
@@ -359,15 +376,22 @@ def parse_flags(value: Any) -> str:
 
 
 def flag_legend_handles(flags: str | set[str], *, color: str = "#333333",
-                        marker: str = "o") -> list:
-    """Legend proxies explaining each flag letter in ``flags`` (open marker, break bar, letters)."""
+                        marker: str = "o", symbols: bool = True) -> list:
+    """Legend proxies explaining each flag letter in ``flags``.
+
+    With ``symbols`` the entries show how :func:`plot_series_with_flags` draws the flag (open
+    marker, break bar); without, only the letter and its meaning (for maps and tables, where the
+    letter itself is printed next to the value).
+    """
     from matplotlib.lines import Line2D
 
     letters = sorted(set("".join(flags)))
     handles = []
     for letter in letters:
         text = f"{letter}: {FLAG_MEANINGS[letter]}"
-        if letter == "b":
+        if not symbols:
+            h = Line2D([], [], linestyle="none", marker=None, label=text)
+        elif letter == "b":
             h = Line2D([], [], color=color, marker="|", markersize=9, markeredgewidth=1.2,
                        linestyle=":", linewidth=0.8, label=text)
         elif letter in QUALIFYING_FLAGS:
@@ -465,6 +489,7 @@ def plot_series_with_flags(ax, df: pd.DataFrame, x: str, y: str, flag: str | Non
 
     seen = set(getattr(ax, "_clusterstats_flags", set())) | set("".join(flags))
     ax._clusterstats_flags = seen
+    ax._clusterstats_flag_symbols = True
     # In the legend a series shows its line *and* marker, not the bare line artist.
     proxies = dict(getattr(ax, "_clusterstats_proxies", {}))
     if label is not None:
@@ -479,7 +504,7 @@ def plot_series_with_flags(ax, df: pd.DataFrame, x: str, y: str, flag: str | Non
     handles, _ = ax.get_legend_handles_labels()
     handles = [proxies.get(h, h) for h in handles]
     if flag_legend == "axes":
-        handles += flag_legend_handles(seen)
+        handles += flag_legend_handles(seen, symbols=True)
     if legend and handles:
         kw = {"loc": "best"}
         kw.update(legend_kw or {})
@@ -496,7 +521,9 @@ def _figure_flag_legend(fig):
         fig._clusterstats_flag_legend = None
         _layout_footer(fig)
     flags = set().union(*(getattr(a, "_clusterstats_flags", set()) for a in fig.axes))
-    handles = flag_legend_handles(flags)
+    # maps print the letters beside values; series also draw symbols for them
+    symbols = any(getattr(a, "_clusterstats_flag_symbols", False) for a in fig.axes)
+    handles = flag_legend_handles(flags, symbols=symbols)
     if not handles:
         return None
     # Entries in one row when they fit the width, else as many columns as fit.
@@ -507,7 +534,9 @@ def _figure_flag_legend(fig):
     ncols = len(handles)
     while ncols > 1 and sum(sorted(entry_pt, reverse=True)[:ncols]) > 0.95 * width_pt:
         ncols -= 1
-    leg = fig.legend(handles=handles, ncols=ncols, columnspacing=1.2, handletextpad=0.4,
+    leg = fig.legend(handles=handles, ncols=ncols, columnspacing=1.2,
+                     handletextpad=0.4 if symbols else 0.0,
+                     handlelength=mpl.rcParams["legend.handlelength"] if symbols else 0.0,
                      borderaxespad=0.0, borderpad=0.2, loc="lower center",
                      bbox_to_anchor=(0.5, 0.0), bbox_transform=fig.transFigure)
     leg.set_gid("clusterstats-flag-legend")

@@ -286,8 +286,16 @@ def choropleth(ax, gdf, values_df: pd.DataFrame, key: str = "geo", value: str = 
                          f"{vals.loc[bad, value].tolist()}")
     vals[value] = numeric.astype(float)
     if flag:
-        vals["_flags"] = [figures.parse_flags(v) for v in vals[flag]]
+        parsed = []
+        for idx, v in zip(vals.index, vals[flag]):
+            try:
+                parsed.append(figures.parse_flags(v))
+            except ValueError as exc:
+                raise ValueError(f"values_df row {idx!r} ({key}={vals.at[idx, key]}): {exc}") from None
+        vals["_flags"] = parsed
 
+    if vals[value].isna().all():
+        raise ValueError(f"values_df has no numeric {value!r} for any region: nothing to shade")
     geo = gdf.to_crs(map_crs(gdf, crs))
     merged = geo.merge(vals, how="left", left_on="NUTS_ID", right_on=key)
     present = merged[value].notna()

@@ -139,6 +139,11 @@ def test_parse_flags(raw, expected):
     assert cf.parse_flags(raw) == expected
 
 
+@pytest.mark.parametrize("raw, expected", [("@C", "c"), (": @C", "c"), ("@F", ""), ("p @D", "cp")])
+def test_parse_flags_reads_sdmx_confidentiality_status(raw, expected):
+    assert cf.parse_flags(raw) == expected
+
+
 def test_parse_flags_rejects_unknown_letters():
     with pytest.raises(ValueError, match="unknown Eurostat flag"):
         cf.parse_flags("px")

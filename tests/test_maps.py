@@ -217,3 +217,31 @@ def test_map_files_are_byte_identical(tmp_path, nuts2):
                                   vintage="2020-12-27", folder=tmp_path / sub)
     for fmt in ("pdf", "svg", "png"):
         assert out["a"][fmt].read_bytes() == out["b"][fmt].read_bytes(), fmt
+
+
+@pytest.mark.skipif(not (TGS.is_file() and (mirror_dir() / "gisco/nuts/2021").is_dir()),
+                    reason="shared mirror not present")
+def test_flags_on_a_map_are_printed_and_explained():
+    """Denmark's five NUTS 2 regions are all flagged p (provisional) for 2019 in tgs00042."""
+    from clusterstats.sdmx_tsv import parse_tsv
+
+    d = parse_tsv(TGS.read_bytes(), source=TGS.name)
+    dk = maps.load_nuts(level=2, country="DK", year=2021)
+    v = d[d["geo"].isin(dk["NUTS_ID"]) & (d["time"].astype(str) == "2019")]
+    v = v[["geo", "value", "flag"]].astype({"geo": str, "flag": object})
+    assert v["flag"].tolist() == ["p"] * 5
+    fig, ax = maps.new_map_figure(dk, "single")
+    m = maps.choropleth(ax, dk, v, unit="% of GDP", label="GERD", flag="flag", labels="value",
+                        source="Source: Eurostat tgs00042")
+    texts = [t.get_text() for t in ax.texts if t.get_gid() == "clusterstats-region-label"]
+    assert len(texts) == 5 and all(t.endswith(" p") for t in texts)
+    key = fig._clusterstats_flag_legend
+    assert [t.get_text() for t in key.get_texts()] == ["p: provisional"]
+    assert m.data["flag"].tolist() == ["p"] * 5
+
+
+def test_all_missing_values_are_refused(nuts2):
+    fig, ax = maps.new_map_figure(nuts2)
+    vals = _areas(nuts2).assign(value=np.nan)
+    with pytest.raises(ValueError, match="nothing to shade"):
+        maps.choropleth(ax, nuts2, vals, unit="km²", source="x")
