@@ -88,6 +88,7 @@ from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
 
 import matplotlib as mpl
+import numpy as np
 import pandas as pd
 
 from ._paths import data_dir, figures_dir, mirror_dir, repo_root
@@ -429,8 +430,8 @@ def plot_series_with_flags(ax, df: pd.DataFrame, x: str, y: str, flag: str | Non
     Returns the artists (``lines``, ``markers``, ``breaks``, ``annotations``, ``legend``,
     ``flag_legend``).
     """
-    import numpy as np
-
+    if flag_legend not in ("figure", "axes", None):
+        raise ValueError(f"flag_legend must be 'figure', 'axes' or None, not {flag_legend!r}")
     for col in (x, y) + ((flag,) if flag else ()):
         if col not in df.columns:
             raise KeyError(f"column {col!r} not in data (columns: {list(df.columns)})")
@@ -487,7 +488,9 @@ def plot_series_with_flags(ax, df: pd.DataFrame, x: str, y: str, flag: str | Non
                     f, (xi, yi), xytext=(3, 3), textcoords="offset points", fontsize=SMALL_FONT_PT,
                     color=color, ha="left", va="bottom", gid="clusterstats-flag-label"))
 
-    seen = set(getattr(ax, "_clusterstats_flags", set())) | set("".join(flags))
+    # only flags on drawn points need a key entry (a 'c' on a missing value marks nothing)
+    drawn = "".join(f for f, ok in zip(flags, finite) if ok)
+    seen = set(getattr(ax, "_clusterstats_flags", set())) | set(drawn)
     ax._clusterstats_flags = seen
     ax._clusterstats_flag_symbols = True
     # In the legend a series shows its line *and* marker, not the bare line artist.
@@ -498,8 +501,6 @@ def plot_series_with_flags(ax, df: pd.DataFrame, x: str, y: str, flag: str | Non
         proxies[artists["lines"][0]] = Line2D([], [], color=color, marker=marker,
                                               linewidth=line_kw["linewidth"], label=label)
     ax._clusterstats_proxies = proxies
-    if flag_legend not in ("figure", "axes", None):
-        raise ValueError(f"flag_legend must be 'figure', 'axes' or None, not {flag_legend!r}")
     artists["legend"] = None
     handles, _ = ax.get_legend_handles_labels()
     handles = [proxies.get(h, h) for h in handles]
@@ -733,7 +734,11 @@ def save_figure(fig, name: str, *, data: pd.DataFrame,
     elif isinstance(source_note, str):
         add_source_note(fig, source_note)
 
-    prov_json = json.dumps(embedded, sort_keys=True, ensure_ascii=True, separators=(",", ":"))
+    try:
+        prov_json = json.dumps(embedded, sort_keys=True, ensure_ascii=True, separators=(",", ":"))
+    except TypeError as exc:
+        raise TypeError(f"figure {name!r}: sources and params must be JSON-serialisable "
+                        f"(strings, numbers, lists, dicts): {exc}") from None
     date = _metadata_date(prov)
     doc_title = title or name
     subject = source_note_text(sources, vintage)
@@ -767,6 +772,9 @@ def save_figure(fig, name: str, *, data: pd.DataFrame,
                         metadata=metadata[fmt])
             rendered[fmt] = buf.getvalue()
     rendered["csv"] = csv_bytes
+    # the sidecar lists the hash of every file written with it, to check a figure set is whole
+    sidecar["files_sha256"] = {f"{name}.{fmt}": sha256_bytes(rendered[fmt])
+                               for fmt in ("pdf", "svg", "png", "csv")}
     rendered["provenance"] = (json.dumps(sidecar, indent=2, sort_keys=True, ensure_ascii=False)
                               + "\n").encode("utf-8")
 

@@ -272,6 +272,9 @@ def test_provenance_is_embedded_in_pdf_png_and_svg(tmp_path, areas):
         assert emb["input_files"][0]["file"] == "data/gisco/SHA256SUMS"
         assert "git_commit" not in emb and emb["embedded_git_commit"] is None
     assert "git_commit" in sidecar and "dependency_versions" in sidecar
+    from clusterstats.provenance import sha256_file
+    assert sidecar["files_sha256"] == {p.name: sha256_file(p) for k, p in paths.items()
+                                       if k != "provenance"}
     assert not re.search(r'"/(work|home|tmp|Users)/', paths["provenance"].read_text())
 
 
@@ -329,6 +332,13 @@ def test_fresh_failure_writes_nothing(tmp_path, areas):
 def test_bad_figure_names_are_refused(tmp_path, areas, name):
     with pytest.raises(ValueError, match="file stem"):
         cf.save_figure(_bar_figure(areas), name, data=areas, sources=SOURCES, folder=tmp_path)
+
+
+def test_unserialisable_params_are_refused_before_writing(tmp_path, areas):
+    with pytest.raises(TypeError, match="JSON-serialisable"):
+        cf.save_figure(_bar_figure(areas), "f", data=areas, sources=SOURCES,
+                       params={"model": object()}, folder=tmp_path / "p")
+    assert not (tmp_path / "p").exists()
 
 
 def test_sources_are_required(tmp_path, areas):
