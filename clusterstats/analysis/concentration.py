@@ -31,12 +31,13 @@ Tests
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 import pandas as pd
 
 from .. import registry
-from ..geography import districts, nuts2_regions, resolve_place
+from ..geography import districts, resolve_place
 from ..params import ParameterError, check_alpha, check_choice
 from ..snapshot import load_snapshot
 from ..stats.association import binomial_share_test, share_vs_reference
@@ -57,6 +58,16 @@ ENTERPRISES = ("V11910", "B-S_X_K642")
 
 DEFAULTS = dict(register="bsmepa", count_two_town_seats="first", reference_year=2016,
                 sofia="city", alpha=0.05)
+
+
+def output_name(parameters: dict, stem: str = NOTEBOOK.removesuffix(".ipynb")) -> str:
+    """File stem for this run's rows and figures: ``stem`` for the defaults, else ``stem`` plus
+    the non-default parameters, so runs with other parameters never overwrite the default's."""
+    diffs = {k: v for k, v in parameters.items() if DEFAULTS.get(k) != v}
+    if not diffs:
+        return stem
+    tail = "_".join(f"{k}-{v}" for k, v in sorted(diffs.items()))
+    return stem + "__" + re.sub(r"[^A-Za-z0-9_.-]+", "-", tail)
 
 
 # ------------------------------------------------------------------------------------------------

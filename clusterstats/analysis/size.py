@@ -18,6 +18,8 @@ Tests
 """
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 
@@ -39,6 +41,16 @@ SOURCE = ("Good Practices Guide on Clusters and Technology Transfers - Bulgaria 
 CAVEATS = ("BSMEPA table: 53 of 72 rows printed (rows 12-18, 31-36, 59-64 missing from the "
            "guide's text); member counts as the guide's authors found them on websites in 2018; "
            "row 55 '13+' counted as 13")
+
+
+def output_name(parameters: dict, stem: str = NOTEBOOK.removesuffix(".ipynb")) -> str:
+    """File stem for this run's rows and figures: ``stem`` for the defaults, else ``stem`` plus
+    the non-default parameters, so runs with other parameters never overwrite the default's."""
+    diffs = {k: v for k, v in parameters.items() if DEFAULTS.get(k) != v}
+    if not diffs:
+        return stem
+    tail = "_".join(f"{k}-{v}" for k, v in sorted(diffs.items()))
+    return stem + "__" + re.sub(r"[^A-Za-z0-9_.-]+", "-", tail)
 
 
 def check_parameters(low=10, high=30, n_boot=9999, seed=0, alpha=0.05) -> dict:

@@ -27,6 +27,7 @@ and a cluster's seat is its registered address, not where its members work.
 """
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -65,6 +66,16 @@ LFS_GROUPS = ["A", "B-E", "F", "G-I", "J", "K", "M_N", "O-Q", "R-U"]
 LFS_LAST_YEAR = 2015
 CONFIDENCE = ("high", "medium", "low", "none")
 MAP_FILE = "sector_nace_map.csv"
+
+
+def output_name(parameters: dict, stem: str = NOTEBOOK.removesuffix(".ipynb")) -> str:
+    """File stem for this run's rows and figures: ``stem`` for the defaults, else ``stem`` plus
+    the non-default parameters, so runs with other parameters never overwrite the default's."""
+    diffs = {k: v for k, v in parameters.items() if DEFAULTS.get(k) != v}
+    if not diffs:
+        return stem
+    tail = "_".join(f"{k}-{v}" for k, v in sorted(diffs.items()))
+    return stem + "__" + re.sub(r"[^A-Za-z0-9_.-]+", "-", tail)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -376,6 +387,7 @@ def figure_lq_heatmap(analysis: Analysis):
     span = float(max(np.max(positive), 1 / np.min(positive))) if positive.size else 2.0
     img = ax.imshow(np.where(vals > 0, vals, np.nan), cmap="RdBu_r", aspect="auto",
                     norm=LogNorm(vmin=1 / span, vmax=span))
+    ax.grid(False)  # the house-style grid would cut through the cells
     ax.set_xticks(range(grid.shape[1]), grid.columns, rotation=45, ha="right")
     ax.set_yticks(range(grid.shape[0]), [f"{names.get(r, r)} ({r})" for r in grid.index])
     for i in range(grid.shape[0]):
