@@ -76,7 +76,6 @@ Flags
 from __future__ import annotations
 
 import contextlib
-import copy
 import datetime as _dt
 import io
 import json

@@ -36,10 +36,9 @@ import io
 import textwrap
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import matplotlib as mpl
-import numpy as np
 import pandas as pd
 
 from . import figures
