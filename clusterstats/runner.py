@@ -123,16 +123,24 @@ def _kill_kernel(km: Any) -> None:
             pass
 
 
-def _shutdown_quietly(km: Any) -> None:
+async def _ashutdown_quietly(km: Any) -> None:
+    from jupyter_core.utils import ensure_async
+
     try:
         if km.has_kernel:
-            km.shutdown_kernel(now=True)
+            await ensure_async(km.shutdown_kernel(now=True))
     except Exception:  # noqa: BLE001 - a kernel that is already gone is fine
         _kill_kernel(km)
     try:
-        km.cleanup_resources()
+        await ensure_async(km.cleanup_resources())
     except Exception:  # noqa: BLE001
         pass
+
+
+def _shutdown_quietly(km: Any) -> None:
+    from jupyter_core.utils import run_sync
+
+    run_sync(_ashutdown_quietly)(km)
 
 
 def _tail(path: Path, lines: int = 5) -> str:
@@ -152,9 +160,23 @@ def start_kernel(kernel_name: str, *, runtime_dir: str | os.PathLike, cwd: str |
     this run only; the kernel also sees ``JUPYTER_RUNTIME_DIR=runtime_dir`` so nothing it writes
     there collides with other runs. Returns ``(kernel_manager, attempts_used)``. Failures that
     retrying cannot fix (unknown kernel, ...) are raised at once.
+
+    The manager is jupyter_client's ``AsyncKernelManager``, the kind nbclient creates itself:
+    with a blocking manager nbclient's output polling blocks its event loop, and cell time
+    limits and dead-kernel checks never fire.
     """
+    from jupyter_core.utils import run_sync
+
+    return run_sync(_astart_kernel)(kernel_name, runtime_dir, cwd, env, timeout, attempts, km_factory)
+
+
+async def _astart_kernel(kernel_name, runtime_dir, cwd, env, timeout, attempts, km_factory):
+    import asyncio
+
+    from jupyter_core.utils import ensure_async
+
     if km_factory is None:
-        from jupyter_client.manager import KernelManager as km_factory  # noqa: N813
+        from jupyter_client.manager import AsyncKernelManager as km_factory  # noqa: N813
     kernel_env = {**os.environ, **(env or {}), "JUPYTER_RUNTIME_DIR": str(runtime_dir)}
     for attempt in range(1, attempts + 1):
         km = km_factory(kernel_name=kernel_name,
@@ -165,23 +187,23 @@ def start_kernel(kernel_name: str, *, runtime_dir: str | os.PathLike, cwd: str |
         log_path = Path(runtime_dir) / f"kernel-{attempt}.stderr"
         try:
             with open(log_path, "wb") as kernel_log:
-                km.start_kernel(cwd=cwd, env=kernel_env, stderr=kernel_log)
+                await ensure_async(km.start_kernel(cwd=cwd, env=kernel_env, stderr=kernel_log))
             kc = km.client()
             kc.start_channels()
             try:
-                kc.wait_for_ready(timeout=timeout)
+                await ensure_async(kc.wait_for_ready(timeout=timeout))
             finally:
                 kc.stop_channels()
             return km, attempt
         except Exception as exc:
-            _shutdown_quietly(km)
+            await _ashutdown_quietly(km)
             tail = _tail(log_path)
             if attempt == attempts or not (_is_start_race(exc) or _is_start_race(RuntimeError(tail))):
                 if tail:
                     raise RuntimeError(f"{exc}; kernel stderr: {tail}") from exc
                 raise
             log.warning("kernel start attempt %d failed (%s); retrying on new ports", attempt, exc)
-            time.sleep(random.uniform(0.1, 0.4) * attempt)  # jitter: de-synchronise racing starts
+            await asyncio.sleep(random.uniform(0.1, 0.4) * attempt)  # de-synchronise racing starts
     raise AssertionError("unreachable")  # pragma: no cover
 
 
@@ -318,6 +340,18 @@ def execute_run(spec: RunSpec, cancel: threading.Event | None = None,
                 if km is not None:
                     _shutdown_quietly(km)
     recorded = find_error(nb)
+    if error is not None and recorded is None and error[1] != "KeyboardInterrupt":
+        # An exception out of papermill (time limit, dead kernel) leaves no trace in the
+        # notebook: record it as an error output of the last cell that started, so the executed
+        # notebook shows where and why it stopped (and gets papermill's error banner).
+        started_cells = [i for i, c in enumerate(nb.cells) if c.cell_type == "code"
+                         and c.get("metadata", {}).get("papermill", {}).get("start_time")]
+        if started_cells:
+            cell = nb.cells[started_cells[-1]]
+            cell.outputs.append(nbformat.v4.new_output("error", ename=error[1], evalue=error[2],
+                                                       traceback=[f"{error[1]}: {error[2]}"]))
+            cell.metadata.setdefault("papermill", {})["exception"] = True
+            recorded = find_error(nb)
     if recorded is not None and (error is None or error[0] is None):
         error = recorded
     if cancel is not None and cancel.is_set() and error is not None:
@@ -330,6 +364,9 @@ def execute_run(spec: RunSpec, cancel: threading.Event | None = None,
             raise_for_execution_errors(nb, None)
         except PapermillExecutionError:
             pass
+        final = find_error(nb)  # the banner shifted the cells: index into the notebook as written
+        if final is not None and error is not None:
+            error = (final[0], error[1], error[2])
     return RunOutcome(
         name=spec.name, status=status, started=started, finished=now_iso(),
         duration_s=round(time.monotonic() - t0, 3),

@@ -51,6 +51,8 @@ def test_batch_in_threads_reports_the_failing_set(threaded_batch, capsys):
     assert failed["country"].tolist() == ["RO"]
     assert failed["error_name"].item() == "ValueError"
     assert "asked to fail for country RO" in failed["error_message"].item()
+    executed = json.loads((out / failed["notebook"].item()).read_text())
+    assert "raise ValueError" in "".join(executed["cells"][int(failed["error_cell"].item())]["source"])
     assert (summary.loc[summary["country"] != "RO", "status"] == "ok").all()
     # every run left a complete notebook + manifest pair and nothing else (no temp files)
     names = _files(out)
@@ -171,3 +173,12 @@ def test_interrupted_batch_leaves_no_partial_files_and_resumes(tmp_path, frozen_
     assert (summary["status"] == "skipped").sum() == len(manifests), rerun.stderr
     assert set(summary["status"]) <= {"ok", "skipped"}
     assert not [p for p in out.iterdir() if p.name.startswith(".")]
+
+
+def test_cell_time_limit_fails_the_run_and_names_the_cell():
+    from clusterstats.runner import execute_run, make_spec
+
+    outcome = execute_run(make_spec(FIXTURE, {"sleep_s": 60.0}, timeout=5))
+    assert outcome.status == "failed" and outcome.error_name == "CellTimeoutError"
+    executed = json.loads(outcome.notebook_json)
+    assert "time.sleep(sleep_s)" in "".join(executed["cells"][outcome.error_cell]["source"])
