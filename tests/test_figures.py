@@ -412,3 +412,18 @@ def test_verify_figure_detects_a_changed_csv(tmp_path, areas, capsys):
     assert not report["csv_matches"].any() and report["sidecar_matches"].all()
     assert args.func(args) == 1
     assert "MISMATCH" in capsys.readouterr().out
+
+
+def test_house_style_context_restores_settings():
+    before = matplotlib.rcParams["font.size"]
+    with cf.house_style():
+        assert matplotlib.rcParams["font.size"] == cf.BASE_FONT_PT
+        assert matplotlib.rcParams["pdf.fonttype"] == 42
+    assert matplotlib.rcParams["font.size"] == before
+
+
+def test_multi_panel_figure_heights():
+    fig, axes = cf.new_figure("double", nrows=2, ncols=2)
+    assert axes.shape == (2, 2)
+    # two rows of panels 87.5 mm wide at about the golden ratio, plus the footer allowance
+    assert fig.get_figheight() * 25.4 == pytest.approx(2 * 0.62 * 87.5 + 12.0)

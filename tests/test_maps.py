@@ -245,3 +245,10 @@ def test_all_missing_values_are_refused(nuts2):
     vals = _areas(nuts2).assign(value=np.nan)
     with pytest.raises(ValueError, match="nothing to shade"):
         maps.choropleth(ax, nuts2, vals, unit="km²", source="x")
+
+
+def test_vertical_colour_bar_carries_the_unit(nuts2):
+    fig, ax = maps.new_map_figure(nuts2, "double")
+    m = maps.choropleth(ax, nuts2, _areas(nuts2), unit="km²", label="Area", source="GISCO polygons",
+                        orientation="vertical")
+    assert m.colorbar.ax.get_ylabel() == "Area (km²)"
