@@ -1,0 +1,106 @@
+"""H3 (clusters concentrate in Sofia) on the real register and snapshot, cross-checked by
+independent recounts from the raw CSV files with the csv module and by hand arithmetic."""
+from __future__ import annotations
+
+import csv
+import math
+
+import pytest
+
+from clusterstats._paths import data_dir
+from clusterstats.analysis import concentration as h3
+from clusterstats.params import ParameterError
+
+
+def _bsmepa_seats() -> list[str]:
+    with open(data_dir() / "registry" / "bsmepa.csv", encoding="utf-8", newline="") as fh:
+        return [r["seat"].strip() for r in csv.DictReader(fh)
+                if r["row_status"] != "missing_from_source" and r["seat"].strip()]
+
+
+def _sum_csv(path, keep) -> dict[str, float]:
+    out: dict[str, float] = {}
+    with open(path, encoding="utf-8", newline="") as fh:
+        for r in csv.DictReader(fh):
+            key = keep(r)
+            if key:
+                out[key] = out.get(key, 0.0) + float(r["value"])
+    return out
+
+
+@pytest.fixture(scope="module")
+def first():
+    return h3.run()
+
+
+def test_sofia_count_matches_a_recount_of_the_raw_register(first):
+    seats = _bsmepa_seats()
+    # Every Sofia seat is printed starting with the word "София" (first town) or containing it.
+    first_sofia = sum(s.startswith("София") for s in seats)
+    any_sofia = sum("София" in s for s in seats)
+    row = first.rows.iloc[0]
+    assert row["test"] == "share seated in Sofia vs 0.5"
+    assert (int(row["statistic"]), int(row["n"])) == (first_sofia, len(seats))
+    both = h3.run(count_two_town_seats="both").rows.iloc[0]
+    assert (int(both["statistic"]), int(both["n"])) == (any_sofia, len(seats))
+
+
+def test_binomial_p_value_by_hand(first):
+    row = first.rows.iloc[0]
+    k, n = int(row["statistic"]), int(row["n"])
+    p = sum(math.comb(n, i) for i in range(k, n + 1)) / 2 ** n
+    assert row["p_value"] == pytest.approx(p, rel=1e-9)
+    assert row["effect"] == pytest.approx(k / n)
+
+
+def test_sofia_share_of_population_and_enterprises_from_the_snapshot_files(first):
+    pop = _sum_csv(data_dir() / "nsi" / "nsi_population_district.csv",
+                   lambda r: r["nuts3"] if r["level"] == "district" and r["year"] == "2016" else None)
+    ent = _sum_csv(data_dir() / "eurostat" / "bd_enace2_r3.csv",
+                   lambda r: r["geo"] if (r["indic_sb"], r["nace_r2"], r["time"]) ==
+                   ("V11910", "B-S_X_K642", "2016") else None)
+    assert len(pop) == len(ent) == 28
+    k, n = int(first.rows.iloc[0]["statistic"]), int(first.rows.iloc[0]["n"])
+    rows = first.rows.set_index("test")
+    nsi = rows.filter(like="population (NSI", axis=0).iloc[0]
+    bd = rows.filter(like="enterprises", axis=0).iloc[0]
+    assert nsi["effect"] == pytest.approx((k / n) / (pop["BG411"] / sum(pop.values())))
+    assert bd["effect"] == pytest.approx((k / n) / (ent["BG411"] / sum(ent.values())))
+
+
+def test_district_lq_of_sofia_by_hand(first):
+    lq = first.tables["lq_district"]
+    sofia = lq[(lq["base"] == "enterprises") & (lq["region"] == "BG411")].iloc[0]
+    base = first.tables["base"].set_index("nuts3")["enterprises"]
+    k, n = int(first.rows.iloc[0]["statistic"]), int(first.rows.iloc[0]["n"])
+    assert sofia["effect"] == pytest.approx((k / n) / (base["BG411"] / base.sum()))
+    assert len(lq) == 3 * 28 and len(first.tables["lq_nuts2"]) == 3 * 6
+
+
+def test_rows_carry_claim_and_valid_verdicts(first):
+    rows = first.rows
+    assert set(rows["claim_id"]) == {"C07"} and set(rows["hypothesis"]) == {"H3"}
+    assert rows["verdict"].isin(["supported", "not supported", "partly", "inconclusive"]).all()
+    follow = rows[rows["test"].str.startswith("Plovdiv")].iloc[0]
+    # Varna has no printed seat (recount: no seat names Варна).
+    assert not any("Варна" in s for s in _bsmepa_seats())
+    assert follow["verdict"] == "partly" and "Varna: 0" in follow["verdict_text"]
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"alpha": 1.5}, "alpha"),
+    ({"register": "bulstat"}, "register"),
+    ({"count_two_town_seats": "all"}, "count_two_town_seats"),
+    ({"sofia": "metro"}, "sofia"),
+    ({"reference_year": 2010}, "reference_year"),
+    ({"reference_year": "2016"}, "reference_year"),
+    ({"regoin": "BG"}, "unknown parameter"),
+])
+def test_bad_parameters_raise_parameter_error(kwargs, match):
+    with pytest.raises(ParameterError, match=match):
+        h3.run(**kwargs)
+
+
+def test_output_name_marks_non_default_runs():
+    assert h3.output_name(dict(h3.DEFAULTS)) == "h3_concentration"
+    assert h3.output_name({**h3.DEFAULTS, "alpha": 0.1}) == "h3_concentration__alpha-0.1"
