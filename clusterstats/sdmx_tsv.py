@@ -134,22 +134,25 @@ def parse_tsv(data: bytes | str, *, flags: bool = True, source: str | None = Non
     ``source`` (a file name or URL) only makes error messages say where the bad input came from.
     Raises :class:`TSVFormatError` naming the row and the reason for any malformed input.
     """
-    text = _to_text_bytes(data, source)
-    if not _NON_SPACE.search(text):
+    raw = data.encode("utf-8") if isinstance(data, str) else bytes(data)
+    stream = _open_text(raw)
+    try:
+        first = stream.readline()
+    except (EOFError, OSError, zlib.error) as exc:
+        raise TSVFormatError(f"{_where(source)}gzip stream is truncated or corrupt ({exc})") from exc
+    first = first.removeprefix(b"\xef\xbb\xbf").decode("utf-8", "replace")
+    if not first.strip():
         raise TSVFormatError(f"{_where(source)}empty body: no header row")
-    newline = text.find(b"\n")
-    first = (text if newline < 0 else text[:newline]).decode("utf-8", "replace")
     dims, periods = _split_header(first, source)
-    n_fields = 1 + len(periods)
-
-    # no copies of the (possibly 100 MB) text here: the readers skip the header row themselves
-    if newline < 0 or not _NON_SPACE.search(text, newline + 1):
-        return _empty_frame(dims, flags)
 
     order = sorted(range(len(periods)), key=lambda j: periods[j])  # ascending, bulk TSV is descending
     try:
-        keys, values, flag_codes, vocab = _cells_fast(text, len(periods), order, flags)
+        keys, values, flag_codes, vocab = _cells_fast(raw, len(periods), order, flags)
     except _NotSimple:
+        text = _to_text_bytes(raw, source)  # the general path needs it whole; also words errors
+        newline = text.find(b"\n")
+        if newline < 0 or not _NON_SPACE.search(text, newline + 1):
+            return _empty_frame(dims, flags)
         keys, values, flag_codes, vocab = _cells_general(text, periods, order, flags, source)
     n_rows, n_per = len(keys), len(periods)
 
@@ -167,19 +170,44 @@ def parse_tsv(data: bytes | str, *, flags: bool = True, source: str | None = Non
     out: dict[str, object] = {}
     for i, dim in enumerate(dims):
         enc = pc.list_element(parts, i).dictionary_encode()
+        idx = enc.indices.to_numpy(zero_copy_only=False)
+        small = np.int8 if len(enc.dictionary) < 128 else np.int16 if len(enc.dictionary) < 32768 else np.int32
         out[dim] = pd.Categorical.from_codes(
-            np.repeat(enc.indices.to_numpy(zero_copy_only=False).astype(np.int32), n_per),
+            np.repeat(idx.astype(small), n_per),
             categories=pd.Index(enc.dictionary.to_pylist(), dtype=object))
     out["time"] = pd.Categorical.from_codes(
-        np.tile(np.arange(n_per, dtype=np.int16 if n_per < 30000 else np.int32), n_rows),
+        np.tile(np.arange(n_per, dtype=np.int8 if n_per < 128 else np.int32), n_rows),
         categories=pd.Index([periods[j] for j in order], dtype=object), ordered=True)
     out["value"] = values.ravel()  # rows x periods, row-major: one series after another
     if flags:
         # sorted categories, so the same flags give the same categorical in every file
-        remap = np.append(np.argsort(np.argsort(vocab)), -1).astype(np.int32)
+        remap = np.append(np.argsort(np.argsort(vocab)), -1).astype(np.int8 if len(vocab) < 127 else np.int32)
         out["flag"] = pd.Categorical.from_codes(
             remap[flag_codes.ravel()], categories=pd.Index(sorted(vocab), dtype=object))
     return pd.DataFrame(out, copy=False)
+
+
+def _open_text(raw: bytes) -> io.BufferedIOBase:
+    # gzip is decompressed block by block as arrow reads, never all at once
+    return gzip.GzipFile(fileobj=io.BytesIO(raw)) if raw[:2] == _GZIP_MAGIC else io.BytesIO(raw)
+
+
+class _SpacesToTabs(io.RawIOBase):
+    """Read-only view of a byte stream with every space turned into a tab, block by block."""
+
+    def __init__(self, stream: io.BufferedIOBase):
+        self._stream = stream
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        return self._stream.read(size).replace(b" ", b"\t")
+
+    def readinto(self, buffer) -> int:
+        block = self.read(len(buffer))
+        buffer[: len(block)] = block
+        return len(block)
 
 
 class _NotSimple(Exception):
@@ -201,45 +229,84 @@ def _flag_codes(chunked: pa.ChunkedArray) -> tuple[np.ndarray, list[str]]:
     return codes, vocab
 
 
-def _cells_fast(text: bytes, n_per: int, order: list[int], flags: bool):
-    """Every cell is ``value<one space>flags`` (what Eurostat writes): turn that space into a tab
-    so arrow's multi-threaded CSV reader splits value from flag and parses the numbers itself.
+def _count_lines(raw: bytes) -> int:
+    """Lines after the header (a first pass over the stream, so the output can be allocated once)."""
+    stream, n, last = _open_text(raw), 0, b""
+    while block := stream.read(1 << 24):
+        n += block.count(b"\n")
+        last = block[-1:]
+    return n - 1 + (1 if last and last != b"\n" else 0)
+
+
+def _cells_fast(raw: bytes, n_per: int, order: list[int], flags: bool):
+    """Every cell is ``value<one space>flags`` (what Eurostat writes): with that space turned into
+    a tab, arrow's CSV reader splits value from flag and parses the numbers itself.
+
+    The text is streamed (decompressed, spaces turned into tabs, parsed) batch by batch into
+    output arrays allocated once, so the decompressed text and the parsed table never exist
+    whole: this keeps peak memory near the size of the result.
 
     A cell with no space or two spaces would shift the fields of its row; such a shift puts a
     number or ``:`` into a flag column or a flag into a value column, so it is detected below
-    and the general path reads the file instead.
+    and the general path reads the file instead. Any other failure also goes to the general path,
+    which then words the error.
     """
     names = ["key"] + [f"{kind}{j}" for j in range(n_per) for kind in ("v", "f")]
     types = {"key": pa.string()}
     types.update({f"v{j}": pa.float64() for j in range(n_per)})
     types.update({f"f{j}": pa.string() for j in range(n_per)})
     try:
-        table = pacsv.read_csv(
-            io.BytesIO(text.replace(b" ", b"\t")),
-            read_options=pacsv.ReadOptions(column_names=names, skip_rows=1, block_size=1 << 24),
+        capacity = _count_lines(raw)
+        stream = _open_text(raw)
+        stream.readline()  # header, already parsed
+        reader = pacsv.open_csv(
+            _SpacesToTabs(stream),
+            read_options=pacsv.ReadOptions(column_names=names, block_size=1 << 23),
             parse_options=pacsv.ParseOptions(delimiter="\t", quote_char=False, escape_char=False),
             # ":" and "" are missing numbers; string columns (key, flags) are never null
             convert_options=pacsv.ConvertOptions(
                 column_types=types, null_values=[":", ""], strings_can_be_null=False),
         )
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+        values = np.empty((capacity, n_per), dtype=np.float64)
+        codes = np.full((capacity, n_per), -1, dtype=np.int8)
+        vocab: dict[str, int] = {}
+        keys: list[pa.Array] = []
+        pos = 0
+        for batch in reader:
+            size = batch.num_rows
+            if pos + size > capacity:
+                raise _NotSimple
+            rows = slice(pos, pos + size)
+            for k, j in enumerate(order):
+                col = batch.column(f"v{j}")
+                values[rows, k] = col.to_numpy(zero_copy_only=False)
+                # arrow also reads "nan"/"inf", which Eurostat never writes: the general path judges
+                block = values[rows, k]
+                if int(np.isnan(block).sum()) != col.null_count or np.isinf(block).any():
+                    raise _NotSimple
+                enc = pc.dictionary_encode(batch.column(f"f{j}"))
+                local = enc.dictionary.to_pylist()
+                if not all(not f or _FLAG_TEXT.match(f) for f in local):
+                    raise _NotSimple
+                # local code -> global code; "" (no flag) -> -1
+                lut = np.array([vocab.setdefault(f, len(vocab)) if f else -1 for f in local] or [-1],
+                               dtype=np.int16)
+                if len(vocab) > 127:
+                    raise _NotSimple  # absurd for Eurostat flags; the general path copes
+                codes[rows, k] = lut[enc.indices.to_numpy(zero_copy_only=False)]
+            keys.append(batch.column("key"))
+            pos += size
+    except _NotSimple:
+        raise
+    except Exception as exc:  # noqa: BLE001 - any failure: the general path decides and explains
         raise _NotSimple from exc
-    n_rows = table.num_rows
-    values = np.empty((n_rows, n_per), dtype=np.float64)
-    for k, j in enumerate(order):
-        col = table.column(f"v{j}")
-        values[:, k] = col.to_numpy()
-        # arrow also reads "nan"/"inf", which Eurostat never writes: let the general path judge
-        if int(np.isnan(values[:, k]).sum()) != col.null_count or np.isinf(values[:, k]).any():
-            raise _NotSimple
-    codes, vocab = _flag_codes(pa.chunked_array(
-        [c for j in order for c in table.column(f"f{j}").chunks], type=pa.string()))
-    if not all(_FLAG_TEXT.match(v) for v in vocab):
+    if pos == 0:
         raise _NotSimple
-    keys = table.column("key").combine_chunks()
+    keys_array = pa.concat_arrays(keys)
+    values, codes = values[:pos], codes[:pos]
     if not flags:
-        return keys, values, None, []
-    return keys, values, codes.reshape(n_per, n_rows).T, vocab
+        return keys_array, values, None, []
+    return keys_array, values, codes, list(vocab)
 
 
 def _cells_general(text: bytes, periods: list[str], order: list[int], flags: bool,

@@ -266,20 +266,21 @@ class ReplayServer:
         key = args[1] if len(args) > 1 else None
         start = query.get("startPeriod", [None])[0]
         end = query.get("endPeriod", [None])[0]
+        with self._lock:
+            fault = self.faults.pop(0) if self.faults else None
+        gz = "application/octet-stream"
+        memo = (ds.code, key, start, end)
+        if fault is None and memo in self._wire_memo:
+            return self._send(h, 200, self._wire_memo[memo], gz)
         try:
             lines = ds.select(key, start, end)
         except ValueError as exc:
             return self._send(h, 400, str(exc).encode(), "text/plain")
-        with self._lock:
-            fault = self.faults.pop(0) if self.faults else None
-        gz = "application/octet-stream"
         if fault is None:
             if len(lines) == 1:
                 return self._send(h, 404, b'{"error":{"status":404,"label":"No results found"}}',
                                   "application/json")
-            memo = (ds.code, key, start, end)
-            if memo not in self._wire_memo:
-                self._wire_memo[memo] = _wire(lines)
+            self._wire_memo[memo] = _wire(lines)
             return self._send(h, 200, self._wire_memo[memo], gz)
         if fault.kind == "status":
             return self._send(h, fault.status, fault.body, "text/plain", fault.headers)
