@@ -117,20 +117,29 @@ class Cache:
     def put(self, query: Query, data: bytes, *, url: str, retrieved_at: str,
             last_update: str | None = None) -> CacheEntry:
         """Store bytes the caller has already validated; object first, then the manifest."""
-        sha = sha256_bytes(data)
-        path = self._object_path(sha)
-        if not path.exists():
-            atomic_write_bytes(path, data)
+        return self.put_many([(query, data, url, last_update)], retrieved_at=retrieved_at)[0]
+
+    def put_many(self, items: list[tuple[Query, bytes, str, str | None]], *,
+                 retrieved_at: str) -> list[CacheEntry]:
+        """Store several answers (query, bytes, url, last_update) with one manifest rewrite."""
+        entries = []
+        for query, data, url, last_update in items:
+            sha = sha256_bytes(data)
+            path = self._object_path(sha)
+            if not path.exists():
+                atomic_write_bytes(path, data)
+            entries.append((query, CacheEntry(sha, url, retrieved_at, last_update, len(data), path)))
         with self._locked():
             manifest = self._load()
-            manifest[query.id] = {
-                "sha256": sha, "url": url, "retrieved_at": retrieved_at, "last_update": last_update,
-                "size": len(data),
-                "query": {"dataset": query.dataset, "key": query.key, "start": query.start,
-                          "end": query.end, "format": query.format},
-            }
+            for query, e in entries:
+                manifest[query.id] = {
+                    "sha256": e.sha256, "url": e.url, "retrieved_at": e.retrieved_at,
+                    "last_update": e.last_update, "size": e.size,
+                    "query": {"dataset": query.dataset, "key": query.key, "start": query.start,
+                              "end": query.end, "format": query.format},
+                }
             atomic_write_json(self.manifest_path, manifest)
-        return CacheEntry(sha, url, retrieved_at, last_update, len(data), path)
+        return [e for _, e in entries]
 
     def entries(self) -> dict[str, dict[str, Any]]:
         """The manifest as a dict (query id -> record), for listing what is cached."""

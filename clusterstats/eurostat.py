@@ -604,9 +604,9 @@ def get_eurostat(code: str, filters: Mapping[str, object] | None = None, *,
             warnings.warn(f"Eurostat returned no rows for {query.describe()}; not cached. URL: {url}",
                           stacklevel=2)
         else:
-            for q, body, u in pending:
-                cache.put(q, body, url=u, retrieved_at=retrieved_at)
-            cache.put(query, content, url=url, retrieved_at=retrieved_at, last_update=last_update)
+            # one manifest rewrite for the structure answers and the data
+            cache.put_many([(q, body, u, None) for q, body, u in pending]
+                           + [(query, content, url, last_update)], retrieved_at=retrieved_at)
 
     df = _apply(df, {d: v for d, v in norm.items() if d in df.columns}, start, end)
     df.attrs = {
