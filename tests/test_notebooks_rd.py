@@ -1,0 +1,129 @@
+"""The H4-H7 notebooks run end to end with papermill, into temporary folders."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from clusterstats._paths import REPO_ROOT
+
+NOTEBOOKS = REPO_ROOT / "notebooks"
+NAMES = ["h4_regional_rd_disparity", "h5_bulgaria_vs_eu", "h6_innovation_by_size", "h7_gbard_composition"]
+
+
+def _kernel_or_skip():
+    pytest.importorskip("papermill")
+    from jupyter_client.kernelspec import KernelSpecManager
+    if "clusterstats" not in KernelSpecManager().find_kernel_specs():
+        pytest.skip("kernel 'clusterstats' not installed (make install)")
+
+
+def _execute(name: str, tmp_path: Path, **parameters) -> tuple[Path, Path]:
+    import papermill
+
+    fig, res = tmp_path / "fig", tmp_path / "res"
+    papermill.execute_notebook(str(NOTEBOOKS / f"{name}.ipynb"), str(tmp_path / "out.ipynb"),
+                               kernel_name="clusterstats", progress_bar=False, cwd=str(NOTEBOOKS),
+                               parameters={"figures_dir": str(fig), "results_dir": str(res), **parameters})
+    return fig, res
+
+
+def _rows(res: Path, name: str) -> pd.DataFrame:
+    return pd.read_csv(res / "rows" / f"{name}.csv")
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_notebook_is_parameterised_stripped_and_uses_the_kernel(name):
+    nb = json.loads((NOTEBOOKS / f"{name}.ipynb").read_text(encoding="utf-8"))
+    assert nb["metadata"]["kernelspec"]["name"] == "clusterstats"
+    tagged = [c for c in nb["cells"] if "parameters" in c.get("metadata", {}).get("tags", [])]
+    assert len(tagged) == 1
+    src = "".join(tagged[0]["source"])
+    assert "figures_dir = None" in src and "results_dir = None" in src
+    assert all(not c.get("outputs") and c.get("execution_count") is None
+               for c in nb["cells"] if c["cell_type"] == "code")
+    # the cell after the parameters validates them, so a bad value fails in the first cell
+    first = "".join(nb["cells"][nb["cells"].index(tagged[0]) + 1]["source"])
+    assert "check_parameters(" in first
+
+
+@pytest.mark.slow
+def test_h4_bulgaria(tmp_path):
+    _kernel_or_skip()
+    fig, res = _execute("h4_regional_rd_disparity", tmp_path)
+    for stem in ("h4_leader_ratios_BG_2016", "h4_dispersion_BG_MIO_EUR", "h4_map_BG_2016"):
+        for ext in ("png", "pdf", "svg", "csv", "provenance.json"):
+            assert (fig / f"{stem}.{ext}").exists(), f"{stem}.{ext}"
+    rows = _rows(res, "h4_BG_MIO_EUR_2016")
+    assert set(rows["claim_id"]) == {"C12", "C13"} and set(rows["hypothesis"]) == {"H4"}
+
+
+@pytest.mark.slow
+def test_h4_romania_from_the_command_line(tmp_path):
+    _kernel_or_skip()
+    papermill = Path(sys.executable).with_name("papermill")
+    if not papermill.exists():
+        pytest.skip("papermill command not found next to the interpreter")
+    fig, res = tmp_path / "fig", tmp_path / "res"
+    proc = subprocess.run(
+        [str(papermill), str(NOTEBOOKS / "h4_regional_rd_disparity.ipynb"), str(tmp_path / "out.ipynb"),
+         "-k", "clusterstats", "--cwd", str(NOTEBOOKS), "--no-progress-bar", "-p", "country", "RO",
+         "-p", "figures_dir", str(fig), "-p", "results_dir", str(res)],
+        capture_output=True, text=True, timeout=300, env=os.environ.copy())
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert (fig / "h4_leader_ratios_RO_2016.png").exists()
+    assert (fig / "h4_map_RO_2016.png").exists()
+    rows = _rows(res, "h4_RO_MIO_EUR_2016")
+    assert set(rows.loc[rows["test"] == "leader_ratio_range", "leader"]) == {"RO32"}
+    assert '"country": "RO"' in rows["parameters"].iloc[0]
+
+
+@pytest.mark.slow
+def test_h4_bad_parameter_fails_in_the_first_cell(tmp_path):
+    _kernel_or_skip()
+    import papermill
+
+    with pytest.raises(papermill.PapermillExecutionError) as info:
+        _execute("h4_regional_rd_disparity", tmp_path, country="XX")
+    assert info.value.ename == "ParameterError"
+    # cells run: 1 parameters, 2 papermill's injected parameters, 3 the validation cell
+    assert info.value.exec_count == 3
+    assert "check_parameters(" in info.value.source
+
+
+@pytest.mark.slow
+def test_h5(tmp_path):
+    _kernel_or_skip()
+    fig, res = _execute("h5_bulgaria_vs_eu", tmp_path)
+    assert (fig / "h5_gerd_BG_vs_EU28_2000_2016.png").exists()
+    assert (fig / "h5_gerd_eu_countries_2016_BG.png").exists()
+    rows = _rows(res, "h5_BG_EU28_2000_2016_b2010")
+    assert set(rows["claim_id"]) == {"C10", "C11"}
+
+
+@pytest.mark.slow
+def test_h6_offline_writes_not_testable_rows(tmp_path, monkeypatch):
+    _kernel_or_skip()
+    monkeypatch.setenv("CLUSTERSTATS_OFFLINE", "1")
+    fig, res = _execute("h6_innovation_by_size", tmp_path)
+    rows = _rows(res, "h6_BG_2014")
+    assert list(rows["claim_id"]) == ["C14", "C15"]
+    assert set(rows["verdict"]) == {"not testable offline"}
+    assert not fig.exists() or not any(fig.iterdir())
+    out = (tmp_path / "out.ipynb").read_text(encoding="utf-8")
+    assert "The analysis stops here" in out and "cis_file" in out
+
+
+@pytest.mark.slow
+def test_h7(tmp_path):
+    _kernel_or_skip()
+    fig, res = _execute("h7_gbard_composition", tmp_path)
+    assert (fig / "h7_gbard_shares_BG_2016_vs_EU28.png").exists()
+    rows = _rows(res, "h7_BG_2016_EU28")
+    assert set(rows["claim_id"]) == {"C16"}
+    assert rows.loc[rows["test"] == "share_industry", "verdict"].iloc[0] == "supported"
