@@ -61,10 +61,11 @@ Reproducible bytes
     given checkout and environment.
 
 Atomic writes
-    All five outputs are rendered to memory first; only when every format rendered are the files
-    written, each through :func:`clusterstats.provenance.atomic_write_bytes`. A failure while
-    rendering (a bad glyph, a backend error, an unserialisable parameter) leaves the previous
-    figure set untouched and no partial files.
+    All five outputs are rendered to memory first; only when every format rendered are they
+    staged as temp files beside their targets, and only when all five are staged are they renamed
+    into place (the sidecar last; see ``_write_set``). A failure while rendering (a bad glyph, a
+    backend error, an unserialisable parameter) or while staging (disk full) leaves the previous
+    figure set untouched and no partial files. :func:`verify_figure` checks a set is consistent.
 
 Flags
     :func:`plot_series_with_flags` marks Eurostat observation flags: qualified values (estimated,
@@ -81,6 +82,7 @@ import io
 import json
 import os
 import re
+import tempfile
 import textwrap
 import warnings
 from pathlib import Path
@@ -91,8 +93,8 @@ import numpy as np
 import pandas as pd
 
 from ._paths import data_dir, figures_dir, mirror_dir, repo_root
-from .provenance import (atomic_write_bytes, dependency_versions, git_commit, package_version,
-                         sha256_bytes, sha256_file)
+from .provenance import (dependency_versions, git_commit, package_version, sha256_bytes,
+                         sha256_file)
 
 __all__ = [
     "OKABE_ITO", "FLAG_MEANINGS", "QUALIFYING_FLAGS", "MM_PER_INCH", "COLUMN_WIDTH_MM",
@@ -779,9 +781,49 @@ def save_figure(fig, name: str, *, data: pd.DataFrame,
 
     suffix = {"pdf": ".pdf", "svg": ".svg", "png": ".png", "csv": ".csv",
               "provenance": ".provenance.json"}
+    return _write_set(folder, {key: (f"{name}{suffix[key]}", blob) for key, blob in rendered.items()})
+
+
+def _stage(path: Path, blob: bytes) -> Path:
+    """Write ``blob`` to a hidden temp file beside ``path`` (flushed to disk); return its name."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(blob)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; figures are meant to be shared
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return Path(tmp)
+
+
+def _write_set(folder: Path, files: dict[str, tuple[str, bytes]]) -> dict[str, Path]:
+    """Write a figure set all-or-nothing as far as a file system allows.
+
+    Every file is first staged as a temp file in the target folder (the same idea as
+    :func:`clusterstats.provenance.atomic_write_bytes`, which does it for one file); only when all
+    five are staged are they renamed into place, the sidecar last, so that a sidecar on disk
+    means its set was completed. A failure while staging (disk full, permissions) removes the
+    temp files and leaves any previous set untouched.
+    """
     folder.mkdir(parents=True, exist_ok=True)
-    return {key: atomic_write_bytes(folder / f"{name}{suffix[key]}", blob)
-            for key, blob in rendered.items()}
+    order = sorted(files, key=lambda k: k == "provenance")  # sidecar last
+    staged: dict[str, Path] = {}
+    try:
+        for key in order:
+            staged[key] = _stage(folder / files[key][0], files[key][1])
+    except BaseException:
+        for tmp in staged.values():
+            tmp.unlink(missing_ok=True)
+        raise
+    out = {}
+    for key in order:
+        target = folder / files[key][0]
+        os.replace(staged[key], target)
+        out[key] = target
+    return out
 
 
 _PDF_ESCAPES = {ord("n"): b"\n", ord("r"): b"\r", ord("t"): b"\t", ord("b"): b"\b", ord("f"): b"\f",

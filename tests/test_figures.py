@@ -427,3 +427,20 @@ def test_multi_panel_figure_heights():
     assert axes.shape == (2, 2)
     # two rows of panels 87.5 mm wide at about the golden ratio, plus the footer allowance
     assert fig.get_figheight() * 25.4 == pytest.approx(2 * 0.62 * 87.5 + 12.0)
+
+
+def test_a_failure_while_writing_leaves_the_old_set_and_no_temp_files(tmp_path, areas, monkeypatch):
+    old = _save(tmp_path, areas, "out")
+    before = {k: p.read_bytes() for k, p in old.items()}
+    real = cf._stage
+
+    def disk_full_at_png(path, blob):
+        if path.suffix == ".png":
+            raise OSError(28, "No space left on device (simulated)")
+        return real(path, blob)
+
+    monkeypatch.setattr(cf, "_stage", disk_full_at_png)
+    with pytest.raises(OSError, match="simulated"):
+        _save(tmp_path, areas.iloc[:-1], "out")
+    assert {k: p.read_bytes() for k, p in old.items()} == before
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted(p.name for p in old.values())
