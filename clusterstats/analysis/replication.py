@@ -161,7 +161,8 @@ def diagram_02_stages(width: str = "single", bsmepa: pd.DataFrame | None = None)
     ax.set_xlim(0, float((data.groupby("stage")["clusters"].sum()).max()) * 1.18)
     handles, labels = ax.get_legend_handles_labels()
     uniq = dict(zip(labels, handles))
-    ax.legend(uniq.values(), uniq.keys(), loc="lower right")
+    # above the axes: inside it would cover the short bars and their counts
+    fig.legend(uniq.values(), uniq.keys(), loc="outside upper center", ncols=2)
     two = data.attrs.get("two_stage_rows", [])
     open_ = data[data["status"] == "missing, stage open"]
     open_text = "; ".join(f"{int(n)} missing rows lie between {s} rows, stage unknown"
@@ -189,6 +190,8 @@ def diagram_03_age(width: str = "double", cluster_table: pd.DataFrame | None = N
     """Diagram 3: founding years the guide gives (BSMEPA), beside registration years dated from
     the BULSTAT codes of all registered cluster associations
     (:func:`clusterstats.analysis.formation.date_registrations`)."""
+    from matplotlib.ticker import MaxNLocator
+
     from .. import figures as cf
     from . import formation
 
@@ -203,22 +206,26 @@ def diagram_03_age(width: str = "double", cluster_table: pd.DataFrame | None = N
     fig, axes = cf.new_figure(width, 80, ncols=2)
     ax0, ax1 = axes
     ax0.bar(found["year"], found["count"], width=0.8, color=cf.OKABE_ITO["blue"])
-    ax0.set_title(f"Founding year given in the BSMEPA annex ({n_known} of {len(printed)} printed rows)",
-                  fontsize=cf.SMALL_FONT_PT + 0.5)
+    ax0.set_title(f"Founding year given in the BSMEPA annex\n({n_known} of {len(printed)} printed rows)",
+                  fontsize=cf.BASE_FONT_PT)
     ax1.bar(reg["year"], reg["count"], width=0.8, color=cf.OKABE_ITO["bluish_green"],
-            label="dated within the calibrated codes")
+            label="dated")
     extra = upper["count"].to_numpy() - reg["count"].to_numpy()
     ax1.bar(upper["year"], extra, bottom=reg["count"], width=0.8, color="white",
             edgecolor=cf.OKABE_ITO["bluish_green"], hatch="////", linewidth=0.6,
-            label=f"{reg.attrs['after_range']} codes newer than the last calibration point")
-    ax1.set_title("Registration year dated from the BULSTAT code (all registered clusters)",
-                  fontsize=cf.SMALL_FONT_PT + 0.5)
+            label=f"{reg.attrs['after_range']} codes after the\ncalibrated range (year ≥ {int(upper['year'].max())})")
+    ax1.set_title("Registration year dated from the BULSTAT code\n(all registered cluster associations)",
+                  fontsize=cf.BASE_FONT_PT)
     ax1.legend(loc="upper left")
     for ax in axes:
         cf.set_time_xlabel(ax, "Year")
         cf.set_ylabel(ax, "New clusters", "number per year")
         ax.grid(axis="x", visible=False)
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+    ax1.set_ylim(0, upper["count"].max() * 1.45)  # headroom: the legend sits above the tallest bar
+    # the guide's diagram is "by age": age in 2018 along the top of the founding-year panel
     secondary = ax0.secondary_xaxis("top", functions=(lambda y: 2018 - y, lambda a: 2018 - a))
+    secondary.xaxis.set_major_locator(MaxNLocator(integer=True))
     secondary.set_xlabel("Age in 2018 (years)", fontsize=cf.SMALL_FONT_PT)
     cf.add_source_note(fig, (
         NOTE_BSMEPA + " Right: BULSTAT annex (243 codes, branches dropped), codes dated by an "
@@ -246,10 +253,12 @@ def seat_counts(cluster_table: pd.DataFrame | None = None) -> pd.DataFrame:
     bs = table[table["in_bsmepa"]]
     seats = registry.cluster_seats(bs)
     seats = seats.assign(role=np.where(seats["seat_order"] == 1, "first_named", "also_named"))
-    tab = (seats.groupby(["name_latin", "district", "nuts2", "role"]).size()
+    tab = (seats.groupby(["name_latin", "district_name_latin", "nuts2", "role"]).size()
            .unstack("role", fill_value=0).reindex(columns=["first_named", "also_named"], fill_value=0)
-           .reset_index().rename(columns={"name_latin": "town"}))
+           .reset_index().rename(columns={"name_latin": "town", "district_name_latin": "district"}))
     tab["total"] = tab["first_named"] + tab["also_named"]
+    # a small town is easier to place with its district
+    tab["label"] = [t if d.startswith(t) else f"{t} ({d} district)" for t, d in zip(tab["town"], tab["district"])]
     tab = tab.sort_values(["total", "first_named", "town"], ascending=[False, False, True])
     tab.attrs.update(clusters=len(bs), with_seat=int(seats["cluster_id"].nunique()),
                      two_town=int((seats["seat_order"] > 1).sum()))
@@ -271,7 +280,7 @@ def diagram_04_seats(width: str = "single", cluster_table: pd.DataFrame | None =
     for yi, total in zip(y, data["total"]):
         ax.annotate(str(int(total)), (total, yi), xytext=(3, 0), textcoords="offset points",
                     va="center", fontsize=cf.SMALL_FONT_PT)
-    ax.set_yticks(y, data["town"])
+    ax.set_yticks(y, data["label"])
     ax.grid(axis="y", visible=False)
     ax.set_xlim(0, data["total"].max() * 1.12)
     cf.set_xlabel(ax, "Clusters", "number")
@@ -374,6 +383,8 @@ def diagram_06_members(width: str = "single", bsmepa: pd.DataFrame | None = None
            label="given as a lower bound ('13+')")
     ax.set_xticks(x, data["label"])
     ax.grid(axis="x", visible=False)
+    from matplotlib.ticker import MaxNLocator
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     cf.set_xlabel(ax, "Members", "number of member organisations")
     cf.set_ylabel(ax, "Clusters", "number")
     ax.legend(loc="upper right")
@@ -402,34 +413,38 @@ def diagram_07_bronze(width: str = "double", bronze: pd.DataFrame | None = None)
     each label ran until; ICT highlighted and the guide's data date marked."""
     from .. import figures as cf
 
+    from matplotlib.lines import Line2D
+
     data = bronze_label_table(bronze)
-    fig, ax = cf.new_figure(width, 30 + 5.5 * len(data))
+    fig, ax = cf.new_figure(width, 34 + 7.5 * len(data))
     y = np.arange(len(data))[::-1]
     colours = [cf.OKABE_ITO["vermillion"] if ict else cf.OKABE_ITO["blue"] for ict in data["ict"]]
-    dates = data["valid_until"].to_numpy()
-    ax.scatter(dates, y, color=colours, zorder=3, s=18)
-    start = pd.Timestamp("2014-07-01")
-    for yi, d, c in zip(y, dates, colours):
-        ax.plot([start, d], [yi, yi], color=c, lw=0.8, alpha=0.5)
-    ax.axvline(pd.Timestamp(GUIDE_DATA_DATE), color="#333333", lw=0.8, ls="--")
-    ax.annotate("guide's data date\n22 Apr 2018", (pd.Timestamp(GUIDE_DATA_DATE), y.max() + 0.6),
-                xytext=(3, 0), textcoords="offset points", fontsize=cf.SMALL_FONT_PT, va="top")
-    labels = [f"{n} — {f}" for n, f in zip(data["name"], data["field"])]
-    ax.set_yticks(y, labels)
-    ax.set_ylim(-0.7, len(data) - 0.1)
-    ax.set_xlim(start, pd.Timestamp("2019-07-01"))
-    ax.grid(axis="y", visible=False)
+    markers = ["o" if ok else "X" for ok in data["valid_at_data_date"]]
+    for yi, d, c, mk in zip(y, data["valid_until"], colours, markers):
+        ax.plot([d], [yi], marker=mk, color=c, linestyle="none", markersize=5, zorder=3)
+    date = pd.Timestamp(GUIDE_DATA_DATE)
+    ax.axvline(date, color="#333333", lw=0.8, ls="--")
+    ax.annotate("guide's data date, 22 Apr 2018", (date, len(data) - 0.45), xytext=(-3, 0),
+                textcoords="offset points", fontsize=cf.SMALL_FONT_PT, ha="right", va="center")
+    # name on the first line, field on the second: one long line would squeeze the plot away
+    ax.set_yticks(y, [f"{n}\n{f}" for n, f in zip(data["name"], data["field"])])
+    ax.tick_params(axis="y", labelsize=cf.SMALL_FONT_PT)
+    ax.set_ylim(-0.6, len(data) - 0.1)
+    ax.set_xlim(pd.Timestamp("2014-10-01"), pd.Timestamp("2019-06-30"))
     cf.set_xlabel(ax, "Label valid until", "date")
-    from matplotlib.lines import Line2D
-    ax.legend(handles=[Line2D([], [], color=cf.OKABE_ITO["vermillion"], marker="o", lw=0.8, label="field ICT"),
-                       Line2D([], [], color=cf.OKABE_ITO["blue"], marker="o", lw=0.8, label="other fields")],
-              loc="lower right")
+    import matplotlib.dates as mdates
+    ax.xaxis.set_major_locator(mdates.YearLocator())
+    ax.xaxis.set_major_formatter(mdates.DateFormatter("%Y"))
+    fig.legend(handles=[
+        Line2D([], [], color=cf.OKABE_ITO["vermillion"], marker="o", ls="none", label="field: ICT"),
+        Line2D([], [], color=cf.OKABE_ITO["blue"], marker="o", ls="none", label="other fields"),
+        Line2D([], [], color="#555555", marker="X", ls="none", label="expired before the guide's data date")],
+        loc="outside upper center", ncols=3)
     n_valid = int(data["valid_at_data_date"].sum())
     cf.add_source_note(fig, (f"Source: {GUIDE}, Table 1 (ECEI Bronze label, data of April 2018), "
                              f"data/registry/bronze_label.csv. {len(data)} labels, "
                              f"{int(data['ict'].sum())} in ICT; {n_valid} still valid on the guide's "
-                             "data date. The lines only lead the eye to each expiry date; award dates "
-                             "are not in the table."))
+                             "data date. Award dates are not in the table."))
     plotted = data.assign(valid_until=data["valid_until"].dt.strftime("%Y-%m-%d"))
     src = {"publisher": GUIDE, "dataset": "Table 1, Bulgarian clusters with the ECEI Bronze label",
            "file": "data/registry/bronze_label.csv", "vintage": "2018-04"}
@@ -521,144 +536,133 @@ def diagram_09_rd_countries(width: str = "double", year: int = 2016, country: st
 # Diagrams 10–11: new-to-market product innovators (CIS 2014), offline panel unless a file is given
 # ------------------------------------------------------------------------------------------------
 CIS_DATASET = "inn_cis9_prod"
-CIS_HOWTO = ("Community Innovation Survey 2014 (Eurostat inn_cis9_*, e.g. inn_cis9_prod: enterprises "
-             "that introduced products new to the market, % of enterprises, by size class) - not "
-             "recorded offline. Download the table from Eurostat and run the notebook with "
-             "cis_file=<path> (the H6 notebook takes the same cis_file parameter, or fetches it "
-             "live through clusterstats.eurostat).")
-
-
-def read_cis(cis_file: str | os.PathLike, *, filters: Mapping[str, Any] | None = None,
-             year: int = 2014) -> pd.DataFrame:
-    """A CIS table file (any format :func:`clusterstats.formats.read_eurostat_file` reads) for
-    ``year``, filtered by ``filters`` (dimension -> code or list of codes). Returns the tidy
-    rows with ``value`` and ``flag``; raises naming the file when nothing is left."""
-    from ..formats import read_eurostat_file
-    from ..snapshot import apply_filters
-
-    path = Path(cis_file)
-    d = read_eurostat_file(path)
-    d = d[d["time"].astype(str) == str(year)]
-    flt = {k: ([v] if isinstance(v, str) else list(v)) for k, v in (filters or {}).items()}
-    unknown = sorted(set(flt) - set(d.columns))
-    if unknown:
-        raise ValueError(f"{path}: no dimension(s) {unknown}; it has {list(d.columns)}")
-    d = apply_filters(d, flt, where=str(path))
-    if d.empty or d["value"].notna().sum() == 0:
-        raise ValueError(f"{path}: no {year} values for filters {flt}")
-    out = d.copy()
-    for c in out.columns:
-        if c not in ("value",):
-            out[c] = out[c].astype(object).where(out[c].notna(), "").astype(str).str.strip()
-    return out.reset_index(drop=True)
-
-
-def _one_row_per(d: pd.DataFrame, key: str, path: str) -> None:
-    """CIS files have many dimensions; refuse to plot when more than ``key`` still varies."""
-    varying = [c for c in d.columns if c not in (key, "value", "flag", "time")
-               and d[c].nunique() > 1]
-    if varying or d[key].duplicated().any():
-        raise ValueError(f"{path}: several rows per {key}; fix the filters for {varying or [key]} "
-                         "(pass filters={dimension: code})")
+CIS_HOWTO = ("Source needed: Community Innovation Survey 2014, Eurostat inn_cis9_* (e.g. inn_cis9_prod, "
+             "enterprises that introduced products new to the market, by size class). It is not "
+             "recorded in this project. Download the table from the Eurostat database and run "
+             "notebooks/guide_replication.ipynb with cis_file=<path> (the H6 notebook takes the "
+             "same cis_file parameter, or fetches the table live with download=True).")
 
 
 def _offline_panel(ax, title: str) -> None:
+    """A hatched panel that says the data are missing and how to get them; it draws no axis, tick
+    or value, so nothing on it can be read as a statistic."""
     import textwrap
 
+    from matplotlib.patches import Rectangle
+
     ax.set_axis_off()
-    ax.add_patch(__import__("matplotlib.patches", fromlist=["Rectangle"]).Rectangle(
-        (0, 0), 1, 1, transform=ax.transAxes, facecolor="#f4f4f4", edgecolor="#8c8c8c",
-        hatch="///", linewidth=0.6, zorder=0))
-    body = textwrap.fill(CIS_HOWTO, 78)
-    ax.text(0.5, 0.62, "Data not available offline", transform=ax.transAxes, ha="center",
-            va="center", fontsize=9, weight="bold",
-            bbox=dict(facecolor="white", edgecolor="none", pad=2))
-    ax.text(0.5, 0.48, title, transform=ax.transAxes, ha="center", va="center", fontsize=8,
-            bbox=dict(facecolor="white", edgecolor="none", pad=2))
-    ax.text(0.5, 0.22, body, transform=ax.transAxes, ha="center", va="center", fontsize=7,
-            bbox=dict(facecolor="white", edgecolor="none", pad=3))
+    ax.add_patch(Rectangle((0, 0), 1, 1, transform=ax.transAxes, facecolor="#f4f4f4",
+                           edgecolor="#8c8c8c", hatch="///", linewidth=0.6, zorder=0))
+    box = dict(facecolor="white", edgecolor="none", pad=3)
+    ax.text(0.5, 0.74, "Data not available offline", transform=ax.transAxes, ha="center",
+            va="center", fontsize=9, weight="bold", bbox=box)
+    ax.text(0.5, 0.54, title, transform=ax.transAxes, ha="center", va="center", fontsize=8, bbox=box)
+    ax.text(0.5, 0.24, textwrap.fill(CIS_HOWTO, 84), transform=ax.transAxes, ha="center",
+            va="center", fontsize=7, bbox=box)
 
 
-def _cis_result(fig, data: pd.DataFrame, cis_file, year: int) -> tuple:
-    if cis_file is None:
-        src = {"publisher": "Eurostat", "dataset": "inn_cis9_* (CIS 2014)",
-               "note": "not available offline; nothing plotted"}
-        return fig, _finish(data, [src], None)
-    from ..provenance import sha256_file
-    src = {"publisher": "Eurostat", "dataset": "CIS 2014", "file": Path(cis_file).name,
-           "sha256": sha256_file(cis_file)}
+def _cis_offline(width: str, title: str):
+    from .. import figures as cf
+
+    # the instructions need the full text width to stay legible
+    fig, ax = cf.new_figure("double" if width == "single" else width, 62)
+    _offline_panel(ax, title)
+    cf.add_source_note(fig, "Source: Eurostat CIS 2014 (inn_cis9_*): no file given, nothing plotted.")
+    data = pd.DataFrame({"status": ["not available offline"], "dataset": ["inn_cis9_*"]})
+    src = {"publisher": "Eurostat", "dataset": "inn_cis9_* (CIS 2014)",
+           "note": "not available offline; nothing plotted"}
     return fig, _finish(data, [src], None)
+
+
+def _cis_source(cis_file) -> dict[str, Any]:
+    from ..provenance import sha256_file
+    return {"publisher": "Eurostat", "dataset": "CIS 2014 (inn_cis9_*)", "file": Path(cis_file).name,
+            "sha256": sha256_file(cis_file)}
+
+
+def _size_shares(df: pd.DataFrame, country: str, year: int, indicator: str | None) -> pd.DataFrame:
+    from . import innovation
+
+    t = innovation.share_by_size(df, country, year, indicator)
+    return t.assign(geo=country, share_pc=t["share"] * 100)
 
 
 @_figure("guide_d10_innovation")
 def diagram_10_innovation(width: str = "double", cis_file: str | os.PathLike | None = None,
-                          filters: Mapping[str, Any] | None = None, year: int = 2014,
-                          country: str = "BG"):
-    """Diagram 10: enterprises that introduced products new to the market, % of all enterprises,
-    by country (``country`` highlighted). Without ``cis_file``: the offline panel, no numbers.
-
-    ``filters`` must leave one row per ``geo`` (e.g. ``{"sizeclas": "TOTAL", "nace_r2":
-    "INN_CIS9", "unit": "PC_ENT", "indic_in": "<indicator code>"}`` — check the codes in the file).
-    """
+                          indicator: str | None = None, year: int = 2014, country: str = "BG"):
+    """Diagram 10: enterprises (10+ employees) that introduced products new to the market, % of
+    all enterprises, for every country in ``cis_file`` (``country`` highlighted). Without
+    ``cis_file``: the offline panel, no numbers. ``indicator`` is the file's code for the
+    new-to-market indicator (see :func:`clusterstats.analysis.innovation.share_by_size`)."""
     from .. import figures as cf
+    from . import innovation
 
-    title = f"Enterprises with products new to the market, % of enterprises, {year}"
+    title = f"Guide's Diagram 10: enterprises with products new to the market, % of enterprises, {year}"
     if cis_file is None:
-        fig, ax = cf.new_figure(width, 60)
-        _offline_panel(ax, title)
-        cf.add_source_note(fig, "Source: Eurostat CIS 2014 (inn_cis9_*); no file given.")
-        data = pd.DataFrame({"status": ["not available offline"], "dataset": ["inn_cis9_*"]})
-        return _cis_result(fig, data, None, year)
-    d = read_cis(cis_file, filters=filters, year=year)
-    _one_row_per(d, "geo", str(cis_file))
-    d = d.dropna(subset=["value"]).sort_values(["value", "geo"]).reset_index(drop=True)
+        return _cis_offline(width, title)
+    df, _ = innovation.load_cis(str(cis_file))
+    df.attrs["path"] = str(cis_file)
+    rows = []
+    for geo in sorted(df["geo"].astype(str).unique()):
+        t = _size_shares(df, geo, year, indicator)
+        rows.append(t[t["size_class"] == innovation.SIZE_TOTAL])
+    d = pd.concat(rows, ignore_index=True).dropna(subset=["share_pc"])
+    if d.empty:
+        raise ValueError(f"{cis_file}: no percentage for all enterprises ({innovation.SIZE_TOTAL}) in {year}")
+    d = d.sort_values(["share_pc", "geo"]).reset_index(drop=True)
     fig, ax = cf.new_figure(width, 80)
     x = np.arange(len(d))
-    ax.bar(x, d["value"], color=[cf.OKABE_ITO["vermillion"] if g == country else cf.OKABE_ITO["sky_blue"]
-                                 for g in d["geo"]], width=0.75)
-    ax.set_xticks(x, [g + (f"\n{f}" if f else "") for g, f in zip(d["geo"], d["flag"])], rotation=90)
+    ax.bar(x, d["share_pc"], width=0.75, color=[cf.OKABE_ITO["vermillion"] if g == country
+                                                 else cf.OKABE_ITO["sky_blue"] for g in d["geo"]])
+    ax.set_xticks(x, [g + (f"\n{f}" if f else "") for g, f in zip(d["geo"], d["flags"])])
     ax.grid(axis="x", visible=False)
-    cf.set_ylabel(ax, "Product innovators new to the market", "% of enterprises")
+    ax.set_ylabel(cf.axis_label("New-to-market innovators", "% of enterprises").replace(" (", "\n("))
     ax.set_xlabel("Country (Eurostat flag letters below the code)")
-    cf.add_source_note(fig, f"Source: Eurostat CIS {year}, file {Path(cis_file).name}; filters {dict(filters or {})}.")
-    return _cis_result(fig, d, cis_file, year)
+    cf.add_source_note(fig, f"Source: Eurostat CIS {year}, file {Path(cis_file).name}"
+                       + (f", indicator {indicator}" if indicator else "") + "; enterprises with 10+ employees.")
+    return fig, _finish(d, [_cis_source(cis_file)], None)
 
 
 @_figure("guide_d11_innovation_size")
 def diagram_11_innovation_size(width: str = "single", cis_file: str | os.PathLike | None = None,
-                               filters: Mapping[str, Any] | None = None, year: int = 2014,
-                               size_column: str = "sizeclas"):
-    """Diagram 11: the same share by enterprise size class for one country. Without ``cis_file``:
-    the offline panel, no numbers. ``filters`` must leave one row per ``size_column`` value
-    (include ``geo``)."""
+                               indicator: str | None = None, year: int = 2014, country: str = "BG"):
+    """Diagram 11: the same share for ``country`` by enterprise size class (10–49, 50–249, 250+,
+    all). Without ``cis_file``: the offline panel, no numbers."""
     from .. import figures as cf
+    from . import innovation
 
-    title = f"Enterprises with products new to the market by size class, % of enterprises, {year}"
+    title = (f"Guide's Diagram 11: enterprises with products new to the market by size class,\n"
+             f"% of enterprises, {year}")
     if cis_file is None:
-        fig, ax = cf.new_figure("double" if width == "single" else width, 60)
-        _offline_panel(ax, title)
-        cf.add_source_note(fig, "Source: Eurostat CIS 2014 (inn_cis9_*); no file given.")
-        data = pd.DataFrame({"status": ["not available offline"], "dataset": ["inn_cis9_*"]})
-        return _cis_result(fig, data, None, year)
-    d = read_cis(cis_file, filters=filters, year=year)
-    if size_column not in d.columns:
-        raise ValueError(f"{cis_file}: no size column {size_column!r}; columns {list(d.columns)}")
-    _one_row_per(d, size_column, str(cis_file))
-    d = d.dropna(subset=["value"]).reset_index(drop=True)
-    fig, ax = cf.new_figure(width, 70)
+        return _cis_offline(width, title)
+    df, _ = innovation.load_cis(str(cis_file))
+    df.attrs["path"] = str(cis_file)
+    d = _size_shares(df, country, year, indicator)
+    fig, ax = cf.new_figure(width, 80)
     x = np.arange(len(d))
-    ax.bar(x, d["value"], color=cf.OKABE_ITO["blue"], width=0.7)
-    ax.set_xticks(x, [s + (f"\n{f}" if f else "") for s, f in zip(d[size_column], d["flag"])])
+    ax.bar(x, d["share_pc"], width=0.7,
+           color=[cf.OKABE_ITO["vermillion"] if c == innovation.SIZE_TOTAL else cf.OKABE_ITO["blue"]
+                  for c in d["size_class"]])
+    ax.set_xticks(x, [lab.replace(" employees", "").replace("all (10+)", "all") + (f"\n{f}" if f else "")
+                      for lab, f in zip(d["label"], d["flags"])])
     ax.grid(axis="x", visible=False)
-    cf.set_ylabel(ax, "Product innovators new to the market", "% of enterprises")
-    cf.set_xlabel(ax, "Size class", "persons employed")
-    cf.add_source_note(fig, f"Source: Eurostat CIS {year}, file {Path(cis_file).name}; filters {dict(filters or {})}.")
-    return _cis_result(fig, d, cis_file, year)
+    ax.set_ylabel(cf.axis_label("New-to-market innovators", "% of enterprises").replace(" (", "\n("))
+    cf.set_xlabel(ax, "Enterprise size class", "employees")
+    cf.add_source_note(fig, f"Source: Eurostat CIS {year}, file {Path(cis_file).name}"
+                       + (f", indicator {indicator}" if indicator else "") + f"; {country}.")
+    return fig, _finish(d, [_cis_source(cis_file)], None)
 
 
 # ------------------------------------------------------------------------------------------------
 # Maps
 # ------------------------------------------------------------------------------------------------
+def _map_labels(fig) -> str:
+    """Region names fit a map at least 120 mm wide; narrower maps get NUTS codes (the caption or
+    the CSV names them)."""
+    from .. import figures as cf
+    return "name+value" if fig.get_figwidth() * cf.MM_PER_INCH >= 120 else "id+value"
+
+
 @_figure("guide_map_rd_intensity")
 def map_rd_intensity(width: str = "single", year: int = 2016, country: str = "BG",
                      nuts_year: int = 2016):
@@ -676,13 +680,14 @@ def map_rd_intensity(width: str = "single", year: int = 2016, country: str = "BG
     outside = sorted(set(vals["geo"]) - set(gdf["NUTS_ID"]))
     vals = vals[vals["geo"].isin(gdf["NUTS_ID"])].reset_index(drop=True)
     fig, ax = maps.new_map_figure(gdf, width)
+    labels = _map_labels(fig)
     src = _snapshot_source(t, filters={"sectperf": "TOTAL", "unit": "PC_GDP", "time": str(year)})
     note = (f"Source: Eurostat tgs00042 (GERD, all sectors, % of GDP), {year}, file recorded "
             f"{src.get('vintage')} (later revisions included)")
     if outside:
         note += f"; codes not in NUTS {nuts_year}, not shown: {', '.join(outside)}"
     m = maps.choropleth(ax, gdf, vals, unit="% of GDP", label=f"GERD {year}", source=note,
-                        flag="flag", labels="name+value")
+                        flag="flag", labels=labels)
     plotted = m.data.assign(year=year, unit="PC_GDP")
     return fig, _finish(plotted, [src, maps.gisco_source(gdf)], src.get("vintage"))
 
@@ -712,12 +717,13 @@ def map_clusters(width: str = "single", cluster_table: pd.DataFrame | None = Non
     vals = clusters_per_region(cluster_table)
     gdf = maps.load_nuts(2, "BG", nuts_year)
     fig, ax = maps.new_map_figure(gdf, width)
+    labels = _map_labels(fig)
     a = vals.attrs
     note = (f"Source: {GUIDE}, BSMEPA annex (data of {GUIDE_DATA_DATE}); the {a['clusters']} printed "
             f"rows, {a['without_seat']} without a seat not shown; a two-town seat counts in its first "
             "town's region; 19 rows missing from the guide's text")
     m = maps.choropleth(ax, gdf, vals, unit="number", label="Clusters", source=note,
-                        labels="name+value", value_format="{:.0f}", cmap="cividis")
+                        labels=labels, value_format="{:.0f}", cmap="cividis")
     return fig, _finish(m.data, [REGISTRY_SOURCE, maps.gisco_source(gdf)], GUIDE_DATA_DATE)
 
 
