@@ -149,6 +149,8 @@ def main() -> int:
     ap.add_argument("--worker", choices=["ours", "theirs"])
     ap.add_argument("--base")
     ap.add_argument("--query")
+    ap.add_argument("--repeat", type=int, default=1,
+                    help="run each case this many times (alternating) and keep the fastest run")
     args = ap.parse_args()
     if args.worker:
         print(json.dumps(worker(args.worker, args.base, args.query)))
@@ -170,14 +172,16 @@ def main() -> int:
                 n_cells = len(ds.rows) * len(ds.periods)
                 urllib.request.urlopen(f"{server.base_url}/data/{CODE.upper()}?format=TSV&compressed=true").read()
                 result = {}
-                for which in ("theirs", "ours"):
-                    server.requests.clear()
-                    r = run_worker(which, server.base_url, str(tmp / f"cache_{which}_{cells}"))
-                    r["requests"] = len(server.requests)
-                    result[which] = r
-                    print(f"{n_cells:>11,} cells  {which:6s}  {r['wall_s']:8.2f} s  peak {r['peak_mb']:8.0f} MB "
-                          f"(before call {r['before_mb']:.0f} MB)  rows {r['rows']:,}  requests {r['requests']}",
-                          flush=True)
+                for rep in range(args.repeat):
+                    for which in ("theirs", "ours"):
+                        server.requests.clear()
+                        r = run_worker(which, server.base_url, str(tmp / f"cache_{which}_{cells}_{rep}"))
+                        r["requests"] = len(server.requests)
+                        if which not in result or r["wall_s"] < result[which]["wall_s"]:
+                            result[which] = r
+                        print(f"{n_cells:>11,} cells  {which:6s}  {r['wall_s']:8.2f} s  peak {r['peak_mb']:8.0f} MB "
+                              f"(before call {r['before_mb']:.0f} MB)  rows {r['rows']:,}  "
+                              f"requests {r['requests']}", flush=True)
                 o, t = result["ours"], result["theirs"]
                 same = o["n_values"] == t["n_values"] and abs(o["sum"] - t["sum"]) <= 1e-9 * abs(t["sum"])
                 rows.append((n_cells, t, o, same))

@@ -261,7 +261,7 @@ def _cells_fast(raw: bytes, n_per: int, order: list[int], flags: bool):
         stream.readline()  # header, already parsed
         reader = pacsv.open_csv(
             _SpacesToTabs(stream),
-            read_options=pacsv.ReadOptions(column_names=names, block_size=1 << 23),
+            read_options=pacsv.ReadOptions(column_names=names, block_size=1 << 21),
             parse_options=pacsv.ParseOptions(delimiter="\t", quote_char=False, escape_char=False),
             # ":" and "" are missing numbers; string columns (key, flags) are never null
             convert_options=pacsv.ConvertOptions(
