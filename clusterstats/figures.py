@@ -42,12 +42,15 @@ Reproducible bytes
     Same inputs (figure, data, sources, vintage, params, notebook, package versions) give
     byte-identical PDF, SVG and PNG files. The rules that make this so:
 
-    * dates: the PDF ``CreationDate`` and the SVG ``dc:date`` come from the data vintage
+    * dates: the PDF ``CreationDate``, the SVG ``dc:date`` and the PNG ``Creation Time`` text
+      chunk come from the data vintage
       (``vintage=``, or the newest ``vintage`` among mapping ``sources``), never from the clock.
       If no vintage can be read as a date, ``SOURCE_DATE_EPOCH`` is used when set, otherwise the
       date is left out (an honest "unknown" rather than a made-up time); ``ModDate`` is never set.
     * SVG element ids are hashed with a fixed ``svg.hashsalt`` instead of a random UUID.
-    * PNG: matplotlib writes no time chunk; the text chunks carry only the provenance.
+    * PNG: matplotlib writes no ``tIME`` chunk; the text chunks carry only the provenance.
+    * Bytes are stable for one environment: another matplotlib, FreeType or zlib version may
+      draw or compress differently. Those versions are in the sidecar.
     * **The git commit is not embedded in the figure files by default.** Every commit (and every
       uncommitted edit, ``-dirty``) would change the bytes of every figure even when nothing
       plotted changed, which would make "did this figure change?" unanswerable with a checksum.
