@@ -50,7 +50,8 @@ Reproducible bytes
     * SVG element ids are hashed with a fixed ``svg.hashsalt`` instead of a random UUID.
     * PNG: matplotlib writes no ``tIME`` chunk; the text chunks carry only the provenance.
     * Bytes are stable for one environment: another matplotlib, FreeType or zlib version may
-      draw or compress differently. Those versions are in the sidecar.
+      draw or compress differently. The matplotlib version (its wheels bundle FreeType) is in the
+      embedded record and the sidecar.
     * **The git commit is not embedded in the figure files by default.** Every commit (and every
       uncommitted edit, ``-dirty``) would change the bytes of every figure even when nothing
       plotted changed, which would make "did this figure change?" unanswerable with a checksum.
