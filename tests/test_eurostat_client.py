@@ -296,3 +296,9 @@ def test_mirror_tsv_served_without_network(mirror):
     expected = recorded(TGS)
     for geo, v in zip(df.geo.astype(str), df.value):
         assert v == expected[("A", "TOTAL", "PC_GDP", geo, "2016")][0]
+
+
+@pytest.mark.constructed
+def test_progress_bar_when_asked(live, capsys):
+    es.get_eurostat("tgs00042", {"geo": "BG31"}, progress=True)
+    assert "Eurostat" in capsys.readouterr().err
