@@ -71,6 +71,10 @@ def test_notebook_executes(stem, tmp_path):
               "h9_specialisation": specialisation}[stem]
     name = module.output_name({**module.DEFAULTS, **CASES[stem][2]})
     _check_outputs(tmp_path / "fig", tmp_path / "res", stem, name)
+    from clusterstats.results import collect
+    glued = collect(tmp_path, name="outputs")["value"].iloc[0]
+    assert str(tmp_path / "res" / "rows" / f"{name}.csv") in glued
+    assert all(Path(p).exists() for p in glued)
 
 
 @pytest.mark.slow
