@@ -742,7 +742,7 @@ def table_1() -> pd.DataFrame:
 def table_2() -> pd.DataFrame:
     """Table 2 (GBARD 2016 by objective, thousand BGN, NSI via the guide) beside Eurostat
     ``gba_nabsfin07`` converted at the fixed 1.95583 BGN/EUR
-    (:func:`clusterstats.nsi.reconcile_gbard_table2`)."""
+    (:func:`clusterstats.nsi.reconcile_gbard_table2`); ``difference`` = guide − Eurostat."""
     from ..nsi import reconcile_gbard_table2
     from ..snapshot import load_snapshot
 
@@ -751,60 +751,72 @@ def table_2() -> pd.DataFrame:
     cols = ["objective", "nabs07", "guide_thousand_bgn", "guide_percent", "eurostat_thousand_bgn",
             "eurostat_mio_eur", "difference", "relative_difference"]
     out = rec[cols].copy()
+    # MIO_EUR has 3 decimals and the rate 5, so 5 decimals of thousand BGN are exact: rounding
+    # there removes only binary floating-point noise
+    for c in ("eurostat_thousand_bgn", "difference"):
+        out[c] = out[c].round(5)
+    out["relative_difference"] = out["relative_difference"].round(8)
     out.attrs = {"source": _snapshot_source(gb), **rec.attrs}
     return out
 
 
+_LATEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#",
+                  "_": r"\_", "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}",
+                  "^": r"\textasciicircum{}"}
+
+
 def _escape_latex(text: str) -> str:
-    for ch in ("\\", "&", "%", "$", "#", "_", "{", "}"):
-        text = text.replace(ch, "\\" + ch) if ch != "\\" else text.replace(ch, r"\textbackslash{}")
-    return text
+    """Escape LaTeX's special characters in one pass (so inserted backslashes stay as they are)."""
+    return "".join(_LATEX_SPECIAL.get(ch, ch) for ch in str(text))
 
 
-def _latex(df: pd.DataFrame, caption: str, label: str, formats: Mapping[str, str] | None = None) -> str:
-    """A booktabs LaTeX table (pandas Styler; needs ``\\usepackage{booktabs}``)."""
-    sty = df.style.hide(axis="index")
-    if formats:
-        sty = sty.format({k: v for k, v in formats.items() if k in df.columns}, na_rep="--")
-    sty = sty.format_index(lambda c: str(c).replace("_", " "), axis="columns", escape="latex")
-    text_cols = [c for c in df.columns if not pd.api.types.is_numeric_dtype(df[c])]
-    sty = sty.format(subset=text_cols, escape="latex")
-    return sty.to_latex(hrules=True, caption=caption, label=label, position="htbp",
-                        column_format="".join("r" if pd.api.types.is_numeric_dtype(df[c]) else "l"
-                                              for c in df.columns))
+def _latex(df: pd.DataFrame, caption: str, label: str, headers: Mapping[str, str],
+           formats: Mapping[str, Callable[[Any], str]]) -> str:
+    """A booktabs LaTeX table (pandas Styler; needs ``\\usepackage{booktabs}``). Every cell is
+    formatted and escaped here, so the Styler only lays out the rows."""
+    body = pd.DataFrame({headers[c]: [_escape_latex(formats[c](v) if c in formats else v)
+                                      for v in df[c]] for c in headers})
+    body.columns = [_escape_latex(h) for h in body.columns]
+    align = "".join("r" if pd.api.types.is_numeric_dtype(df[c]) else "l" for c in headers)
+    return body.style.hide(axis="index").to_latex(
+        hrules=True, caption=_escape_latex(caption), label=label, position="htbp",
+        column_format=align)
 
 
 def tables(tables_dir: str | os.PathLike | None = None) -> dict[str, dict[str, Path]]:
     """Write Tables 1 and 2 as CSV and LaTeX (booktabs) to ``tables_dir`` (default
-    ``<figures_dir>/tables``). Returns ``{"table_1": {"csv": path, "tex": path}, "table_2": ...}``;
-    each file is written atomically."""
+    ``<figures_dir>/tables``). Returns ``{"guide_table_1_bronze_label": {"csv": path, "tex": path},
+    "guide_table_2_gbard": {...}}``; each file is written atomically."""
     from .._paths import figures_dir
 
     folder = Path(tables_dir) if tables_dir is not None else figures_dir() / "tables"
-    folder.mkdir(parents=True, exist_ok=True)
-    t1 = table_1()
-    t2 = table_2()
-    t2_tex = t2.drop(columns=["eurostat_mio_eur"])
+    t1, t2 = table_1(), table_2()
+    thousands = lambda v: f"{v:,.0f}"  # noqa: E731
     specs = {
         "guide_table_1_bronze_label": (
-            t1, f"Bulgarian clusters with the ECEI Bronze label. Source: {GUIDE}, Table 1 (April "
-                "2018); last column: label still valid on the guide's data date.",
-            "tab:guide-table-1", {}),
+            t1, f"Bulgarian clusters with the ECEI Bronze label. Source: {GUIDE}, Table 1 (data of "
+                "April 2018). Last column: label still valid on the guide's data date, 22 April 2018.",
+            "tab:guide-table-1",
+            {"row": "No.", "name": "Cluster", "field": "Field", "www": "Website",
+             "valid_until": "Label valid until", "valid_on_2018_04_22": "Valid in April 2018"},
+            {"valid_on_2018_04_22": lambda v: "yes" if v else "no"}),
         "guide_table_2_gbard": (
-            t2_tex, f"Government budget allocations for R&D (GBARD) by socio-economic objective, "
-                    f"Bulgaria 2016, thousand BGN: the guide's Table 2 (NSI) beside Eurostat "
-                    f"gba_nabsfin07 (file recorded {t2.attrs['source'].get('vintage')}), MIO_EUR "
-                    "converted at 1.95583 BGN/EUR. Difference = guide minus Eurostat.",
+            t2, "Government budget allocations for R&D (GBARD) by socio-economic objective, "
+                "Bulgaria 2016, thousand BGN: the guide's Table 2 (NSI) beside Eurostat "
+                f"gba_nabsfin07 (file recorded {t2.attrs['source'].get('vintage')}), million EUR "
+                "converted at the fixed 1.95583 BGN/EUR. Difference = guide minus Eurostat, thousand "
+                "BGN; Eurostat publishes million EUR to three decimals, a step of about 2 thousand "
+                "BGN.",
             "tab:guide-table-2",
-            {"guide_thousand_bgn": "{:,.0f}", "guide_percent": "{:.1f}",
-             "eurostat_thousand_bgn": "{:,.0f}", "difference": "{:,.0f}",
-             "relative_difference": "{:.2%}"}),
+            {"objective": "Objective", "nabs07": "NABS 2007", "guide_thousand_bgn": "Guide",
+             "guide_percent": "Guide (%)", "eurostat_thousand_bgn": "Eurostat",
+             "difference": "Difference"},
+            {"guide_thousand_bgn": thousands, "eurostat_thousand_bgn": thousands,
+             "guide_percent": lambda v: f"{v:.1f}", "difference": lambda v: f"{v:+.1f}"}),
     }
     written = {}
-    for stem, (df, caption, label, fmt) in specs.items():
-        csv_df = t2 if stem.endswith("gbard") else df
-        csv_path = atomic_write_text(folder / f"{stem}.csv", csv_df.to_csv(index=False, lineterminator="\n"))
-        tex = _latex(df, _escape_latex(caption), label, fmt)
-        tex_path = atomic_write_text(folder / f"{stem}.tex", tex)
-        written[stem] = {"csv": Path(csv_path), "tex": Path(tex_path)}
+    for stem, (df, caption, label, headers, fmt) in specs.items():
+        csv_path = atomic_write_text(folder / f"{stem}.csv", df.to_csv(index=False, lineterminator="\n"))
+        tex_path = atomic_write_text(folder / f"{stem}.tex", _latex(df, caption, label, headers, fmt))
+        written[stem] = {"csv": csv_path, "tex": tex_path}
     return written
