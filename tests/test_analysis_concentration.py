@@ -104,3 +104,16 @@ def test_bad_parameters_raise_parameter_error(kwargs, match):
 def test_output_name_marks_non_default_runs():
     assert h3.output_name(dict(h3.DEFAULTS)) == "h3_concentration"
     assert h3.output_name({**h3.DEFAULTS, "alpha": 0.1}) == "h3_concentration__alpha-0.1"
+
+
+def test_two_town_seats_are_the_eight_read_off_the_table(first):
+    # Read by eye from the guide's BSMEPA table: rows whose seat names two towns.
+    two_town_rows = {"24", "28", "37", "51", "52", "54", "55", "58"}
+    with open(data_dir() / "registry" / "bsmepa.csv", encoding="utf-8", newline="") as fh:
+        seats = {r["row"]: r["seat"] for r in csv.DictReader(fh)}
+    assert all(seats[r] for r in two_town_rows)
+    assert "8 seats name two towns" in first.rows["caveats"].iloc[0]
+    split = h3.run(count_two_town_seats="split")
+    units = split.tables["units"]
+    assert units.groupby("cluster_id")["weight"].sum().round(9).eq(1).all()
+    assert (units["weight"] == 0.5).sum() == 2 * len(two_town_rows)

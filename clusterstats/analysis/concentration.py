@@ -96,6 +96,7 @@ def seat_units(register: str = "bsmepa", count_two_town_seats: str = "first") ->
     units["nuts3"] = units["nuts3"].astype("string")
     units["nuts2"] = units["nuts2"].astype("string")
     k = units.groupby("cluster_id")["seat_order"].transform("size")
+    two_town = int(units.loc[k > 1, "cluster_id"].nunique())
     if count_two_town_seats == "first":
         units = units[units["seat_order"] == 1].copy()
         units["weight"] = 1.0
@@ -106,8 +107,7 @@ def seat_units(register: str = "bsmepa", count_two_town_seats: str = "first") ->
     units = units.reset_index(drop=True)
     units.attrs.update(register=register, clusters_listed=n_listed,
                        clusters_with_seat=int(units["cluster_id"].nunique()),
-                       two_town_clusters=int((k > 1).groupby(units["cluster_id"]).any().sum()
-                                             if len(units) else 0))
+                       two_town_clusters=two_town)
     return units
 
 
