@@ -161,6 +161,7 @@ HOUSE_RC: dict[str, Any] = {
     "axes.spines.top": False,
     "axes.spines.right": False,
     "axes.grid": True,
+    "axes.grid.axis": "y",  # horizontal guides help read values; vertical ones add noise
     "axes.axisbelow": True,
     "grid.linewidth": 0.4,
     "grid.color": "#d9d9d9",
@@ -540,6 +541,10 @@ def _figure_flag_legend(fig):
     ncols = len(handles)
     while ncols > 1 and sum(sorted(entry_pt, reverse=True)[:ncols]) > 0.95 * width_pt:
         ncols -= 1
+    # matplotlib fills legend columns top to bottom; reorder so the key reads left to right
+    nrows = -(-len(handles) // ncols)
+    handles = [handles[r * ncols + c] for c in range(ncols) for r in range(nrows)
+               if r * ncols + c < len(handles)]
     leg = fig.legend(handles=handles, ncols=ncols, columnspacing=1.2,
                      handletextpad=0.4 if symbols else 0.0,
                      handlelength=mpl.rcParams["legend.handlelength"] if symbols else 0.0,
