@@ -95,3 +95,12 @@ def test_bad_map_rows_are_named(tmp_path):
 def test_bad_parameters_raise_parameter_error(kwargs, match):
     with pytest.raises(ParameterError, match=match):
         h9.run(**kwargs)
+
+
+def test_min_confidence_keeps_only_surer_mappings():
+    smap = h9.load_sector_map()
+    high = h9.run(min_confidence="high", n_perm=199)
+    kept = set(high.tables["units"]["sector_text"])
+    assert kept <= set(smap.loc[smap["confidence"] == "high", "sector"])
+    with pytest.raises(ParameterError, match="min_confidence"):
+        h9.run(min_confidence="none")

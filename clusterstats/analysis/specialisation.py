@@ -45,7 +45,8 @@ HYPOTHESIS = "H9"
 CLAIM_ID = "C09"
 CLAIM = ("ICT has the most clusters; clustered sectors are knowledge-intensive, and clustering "
          "reflects the development of a branch (guide, seed line 197).")
-DEFAULTS = dict(year=2016, indicator="V16911", level="nuts3", n_perm=9999, seed=0, alpha=0.05)
+DEFAULTS = dict(year=2016, indicator="V16911", level="nuts3", min_confidence="low", n_perm=9999,
+                seed=0, alpha=0.05)
 INDICATORS = {"V16911": "employees of active enterprises", "V11910": "active enterprises"}
 LEVELS = ("nuts3", "nuts2")
 #: bd_enace2_r3 groups (the business economy B-S without K64.2, which is their total)
@@ -200,17 +201,19 @@ def lq_table(level: str = "nuts3", year: int = 2016, indicator: str = "V16911",
 # ------------------------------------------------------------------------------------------------
 # run
 # ------------------------------------------------------------------------------------------------
-def check_parameters(year=2016, indicator="V16911", level="nuts3", n_perm=9999, seed=0,
-                     alpha=0.05) -> dict:
+def check_parameters(year=2016, indicator="V16911", level="nuts3", min_confidence="low",
+                     n_perm=9999, seed=0, alpha=0.05) -> dict:
     if isinstance(year, bool) or not isinstance(year, (int, np.integer)):
         raise ParameterError(f"year must be a whole year such as 2016, got {year!r}")
     check_choice(indicator, list(INDICATORS), "indicator")
     check_choice(level, LEVELS, "level")
+    check_choice(min_confidence, CONFIDENCE[:3], "min_confidence")
     if isinstance(n_perm, bool) or not isinstance(n_perm, (int, np.integer)) or n_perm < 99:
         raise ParameterError(f"n_perm must be a whole number of at least 99, got {n_perm!r}")
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ParameterError(f"seed must be a non-negative whole number, got {seed!r}")
-    return dict(year=int(year), indicator=indicator, level=level, n_perm=int(n_perm),
+    return dict(year=int(year), indicator=indicator, level=level, min_confidence=min_confidence,
+                n_perm=int(n_perm),
                 seed=int(seed), alpha=check_alpha(alpha))
 
 
@@ -257,7 +260,9 @@ def run(**parameters) -> Analysis:
     cs = cluster_sectors()
     region_col = "seat_nuts3" if p["level"] == "nuts3" else "seat_nuts2"
     sector_col = "nace_group" if p["level"] == "nuts3" else "nace_lfs"
-    mapped = cs[(cs["nace_group"] != "unmappable")]
+    # CONFIDENCE is ordered high -> none: keep mappings at least as sure as min_confidence
+    sure_enough = CONFIDENCE[:CONFIDENCE.index(p["min_confidence"]) + 1]
+    mapped = cs[(cs["nace_group"] != "unmappable") & cs["confidence"].isin(sure_enough)]
     units = (mapped.dropna(subset=[region_col, sector_col])
              .rename(columns={"sector": "sector_text"})
              .rename(columns={region_col: "region", sector_col: "sector"}))
@@ -349,8 +354,9 @@ def run(**parameters) -> Analysis:
     lq_with = lq.merge(counts, on=["region", "sector"], how="left")
     lq_with["clusters"] = lq_with["clusters"].fillna(0).astype(int)
     notes = lq_notes + [
-        f"{n_all - n_mapped} clusters have an unmappable sector and {n_mapped - n_units} more "
-        "lack a seat; they are left out of the LQ tests.",
+        f"{n_all - n_mapped} clusters have an unmappable sector (or a mapping below "
+        f"min_confidence={p['min_confidence']!r}) and {n_mapped - n_units} more lack a seat; "
+        "they are left out of the LQ tests.",
         "The NACE groups are broad: all of manufacturing, mining and energy is one group (B-E), "
         "so 'electrical engineering' and 'food' clusters fall in the same cell.",
         "A cluster counts in the district of its first-listed seat town.",
