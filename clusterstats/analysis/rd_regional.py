@@ -42,7 +42,7 @@ import pandas as pd
 from ..params import ParameterError, check_alpha, check_choice, check_subset, check_year_range
 from ..snapshot import load_snapshot
 from ..stats.convergence import beta_convergence, sigma_convergence
-from ..stats.inequality import (gini, inequality_table, leader_ratios, summarise_years, theil_l,
+from ..stats.inequality import (cv, gini, inequality_table, leader_ratios, summarise_years, theil_l,
                                 theil_t, williamson_cv)
 from ._common import Analysis, finish_rows, snapshot_vintage
 
@@ -204,15 +204,26 @@ def regional_panel(country: str = "BG", unit: str = "MIO_EUR", regions: list[str
                  dropped.sort_values(["year", "geo"]).reset_index(drop=True), frames, notes)
 
 
-def balanced(data: pd.DataFrame, column: str = "level") -> tuple[pd.DataFrame, list[str]]:
-    """Keep regions present with a finite ``column`` in every year; return them and the dropped ones."""
+def balanced(data: pd.DataFrame, column: str = "level") -> tuple[pd.DataFrame, list[str], list[int]]:
+    """A balanced panel: the years that share the most common region set, and only those regions.
+
+    A NUTS revision changes the region set (IE01/IE02 -> IE04-IE06); keeping only regions present
+    in *every* year would then keep none. Instead the years are grouped by their region set and
+    the set covering most years wins (ties: the later years). Returns (panel, dropped regions,
+    dropped years).
+    """
     ok = data[np.isfinite(data[column].astype(float))]
-    years = ok["year"].nunique()
-    counts = ok.groupby("geo")["year"].nunique()
-    keep = counts.index[counts == years]
-    # a region missing in some years would drop every year: prefer dropping years when it helps
-    dropped = sorted(set(ok["geo"]) - set(keep))
-    return ok[ok["geo"].isin(keep)], dropped
+    sets = ok.groupby("year")["geo"].agg(frozenset)
+    if sets.empty:
+        return ok, [], []
+    years_by_set: dict = {}
+    for yr, regs in sets.items():
+        years_by_set.setdefault(regs, []).append(yr)
+    best = max(years_by_set, key=lambda k: (len(years_by_set[k]), max(years_by_set[k]), len(k)))
+    keep_years = years_by_set[best]
+    panel = ok[ok["year"].isin(keep_years) & ok["geo"].isin(best)]
+    return (panel, sorted(set(ok["geo"]) - set(best)),
+            sorted(int(y) for y in set(ok["year"]) - set(keep_years)))
 
 
 # --------------------------------------------------------------------------------------------
@@ -461,16 +472,23 @@ def run(country: str = "BG", regions: list[str] | None = None, years: tuple[int,
             rows.append(rec)
 
     # ---- dispersion over years: sigma- and beta-convergence on the balanced panel
-    bal, out_regions = balanced(data)
-    if out_regions:
-        notes.append(f"dispersion trend: regions not present in every year dropped: {out_regions}")
+    bal, out_regions, out_years = balanced(data)
+    if out_regions or out_years:
+        notes.append(f"dispersion trend on a balanced panel: regions dropped {out_regions}, years "
+                     f"dropped {out_years} (their region set differs, e.g. a NUTS revision)")
     if wcol is not None:
         bal = bal[bal[wcol].notna()]
         counts = bal.groupby("year")["geo"].nunique()
         bal = bal[bal["year"].isin(counts.index[counts == counts.max()])]
-    per_year = (inequality_table(bal, "geo", "level", wcol, year="year")
-                if wcol is not None and bal["year"].nunique() >= 1 and bal["geo"].nunique() >= 2
-                else pd.DataFrame())
+    per_year = pd.DataFrame()
+    if bal["geo"].nunique() >= 2 and bal["year"].nunique() >= 1:
+        if wcol is not None:
+            per_year = inequality_table(bal, "geo", "level", wcol, year="year")
+        else:   # unweighted: Williamson's V_w needs weights, so Theil T, Gini and CV only
+            per_year = pd.concat(
+                [pd.concat([theil_t(sub, "level"), gini(sub, "level"), cv(sub, "level")],
+                           ignore_index=True).assign(year=yr)
+                 for yr, sub in bal.groupby("year", sort=True)], ignore_index=True)
     tables["dispersion_by_year"] = per_year
     if bal["year"].nunique() >= 3 and bal["geo"].nunique() >= 2 and (bal["level"] > 0).all():
         # Newey-West needs a longer series than the 8-10 years here (its normal approximation
@@ -537,6 +555,8 @@ def figure_ratios(analysis: Analysis):
     pair = r[r["effect_name"].str.startswith("ratio_to_") &
              ~r["effect_name"].isin(["ratio_to_mean_of_others", "ratio_to_total_of_others"])]
     data = pair[["unit_code", "leader", "other", "effect"]].rename(columns={"effect": "ratio"})
+    # an undefined ratio (the other region's value is 0) is NA: plot it as a gap
+    data["ratio"] = pd.to_numeric(data["ratio"], errors="coerce").astype(float)
     data = data.assign(year=params["year"], derived=data["unit_code"].isin(["MIO_EUR", "EUR_HAB"]),
                        formula=data["unit_code"].map(FORMULA)).reset_index(drop=True)
     fig, ax = cf.new_figure("double", 95)
@@ -570,7 +590,7 @@ def figure_dispersion(analysis: Analysis):
     t = analysis.tables.get("dispersion_by_year", pd.DataFrame())
     if t.empty:
         raise ValueError("no dispersion series (no weights or fewer than two balanced regions)")
-    data = t[t["effect_name"].isin(["theil_t", "williamson_vw", "gini_corrected"])][
+    data = t[t["effect_name"].isin(["theil_t", "williamson_vw", "gini_corrected", "cv"])][
         ["year", "effect_name", "effect", "n"]].rename(columns={"effect": "value", "effect_name": "measure"})
     data = data.assign(unit_code=params["unit"], weight=params["weight"] or "none").reset_index(drop=True)
     fig, ax = cf.new_figure("single")
