@@ -155,3 +155,19 @@ def test_figures_state_the_unit(bg):
     fig, data = rd_regional.figure_dispersion(bg)
     assert "EUR per inhabitant" in fig.axes[0].get_ylabel()
     plt.close(fig)
+
+
+def test_balanced_panel_survives_a_nuts_revision():
+    # tgs00042 holds IE01/IE02 (NUTS 2013) in 2013 and 2015 and IE04-IE06 (NUTS 2016+) later
+    data = rd_regional.regional_panel("IE", "PC_GDP").data
+    panel, regions, years = rd_regional.balanced(data)
+    assert regions == ["IE01", "IE02"] and years == [2013, 2015]
+    assert set(panel["geo"]) == {"IE04", "IE05", "IE06"}
+    assert panel.groupby("year")["geo"].nunique().eq(3).all()
+
+
+def test_unweighted_run_has_a_dispersion_series():
+    an = rd_regional.run(country="BG", unit="PC_GDP", weight=None)
+    measures = set(an.tables["dispersion_by_year"]["effect_name"])
+    assert {"theil_t", "gini_corrected", "cv"} <= measures
+    assert "williamson_cv" not in set(an.rows["test"])
