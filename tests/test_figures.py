@@ -1,8 +1,8 @@
 """clusterstats.figures: house style, flag marking, and reproducible figure files with provenance.
 
 Data used here is real: the land area of Bulgaria's NUTS 2 regions computed from the shipped GISCO
-polygons (always available), and Eurostat's rd_e_gerdtot from the shared mirror for the flag tests
-(skipped when the mirror is absent).
+polygons, and Eurostat's rd_e_gerdtot (GERD, % of GDP, with its published flags) from the pinned
+snapshot in data/eurostat/ (``clusterstats.snapshot.load_snapshot``).
 """
 from __future__ import annotations
 
@@ -21,10 +21,8 @@ from PIL import Image  # noqa: E402
 
 from clusterstats import figures as cf  # noqa: E402
 from clusterstats import maps  # noqa: E402
-from clusterstats._paths import mirror_dir  # noqa: E402
+from clusterstats.snapshot import load_snapshot  # noqa: E402
 
-GERD_TSV = mirror_dir() / "eurostat" / "rd_e_gerdtot" / "rd_e_gerdtot.tsv"
-needs_mirror = pytest.mark.skipif(not GERD_TSV.is_file(), reason="shared mirror not present")
 
 
 @pytest.fixture(autouse=True)
@@ -46,9 +44,7 @@ def areas() -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def gerd() -> pd.DataFrame:
-    from clusterstats.sdmx_tsv import parse_tsv
-
-    df = parse_tsv(GERD_TSV.read_bytes(), source=GERD_TSV.name)
+    df = load_snapshot("rd_e_gerdtot")
     sel = df[(df["sectperf"] == "TOTAL") & (df["unit"] == "PC_GDP")
              & df["geo"].isin(["BG", "EU28"])].copy()
     sel["year"] = sel["time"].astype(str).astype(int)
@@ -149,7 +145,6 @@ def test_parse_flags_rejects_unknown_letters():
         cf.parse_flags("px")
 
 
-@needs_mirror
 def test_flagged_values_are_marked_and_explained(gerd):
     fig, ax = cf.new_figure("single")
     bg = gerd[gerd["geo"] == "BG"]
@@ -175,7 +170,6 @@ def test_flagged_values_are_marked_and_explained(gerd):
     assert letters == ["b", "b", "e", "e", "e", "p"]
 
 
-@needs_mirror
 def test_flag_key_sits_below_the_axes(gerd):
     fig, ax = cf.new_figure("single")
     arts = cf.plot_series_with_flags(ax, gerd[gerd["geo"] == "EU28"], "year", "value", "flag")

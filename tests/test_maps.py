@@ -1,7 +1,8 @@
 """clusterstats.maps: shipped GISCO geometries and choropleths of Bulgaria.
 
 Values mapped here are real: the area of each region computed from the GISCO polygons, and the
-GERD intensity by NUTS 2 region from Eurostat tgs00042 in the shared mirror (skipped if absent).
+GERD intensity by NUTS 2 region from Eurostat tgs00042 in the pinned snapshot (data/eurostat/).
+Maps of other countries need the shared mirror's European geometries (skipped if absent).
 """
 from __future__ import annotations
 
@@ -20,8 +21,8 @@ from pyproj import CRS, Transformer  # noqa: E402
 from clusterstats import figures as cf  # noqa: E402
 from clusterstats import maps  # noqa: E402
 from clusterstats._paths import mirror_dir  # noqa: E402
+from clusterstats.snapshot import load_snapshot  # noqa: E402
 
-TGS = mirror_dir() / "eurostat" / "tgs00042" / "estat_tgs00042.tsv"
 BG_NUTS2 = ["BG31", "BG32", "BG33", "BG34", "BG41", "BG42"]
 
 
@@ -188,11 +189,8 @@ def test_district_codes_only_where_they_fit():
         assert n == expected, width
 
 
-@pytest.mark.skipif(not TGS.is_file(), reason="shared mirror not present")
 def test_gerd_map_from_eurostat_with_flags():
-    from clusterstats.sdmx_tsv import parse_tsv
-
-    d = parse_tsv(TGS.read_bytes(), source=TGS.name)
+    d = load_snapshot("tgs00042")
     geo = d["geo"].astype(str)
     v = d[geo.isin(BG_NUTS2) & (d["time"].astype(str) == "2023")][["geo", "value", "flag"]]
     v = v.astype({"geo": str, "flag": object})
@@ -219,13 +217,10 @@ def test_map_files_are_byte_identical(tmp_path, nuts2):
         assert out["a"][fmt].read_bytes() == out["b"][fmt].read_bytes(), fmt
 
 
-@pytest.mark.skipif(not (TGS.is_file() and (mirror_dir() / "gisco/nuts/2021").is_dir()),
-                    reason="shared mirror not present")
+@pytest.mark.skipif(not (mirror_dir() / "gisco/nuts/2021").is_dir(), reason="shared mirror not present")
 def test_flags_on_a_map_are_printed_and_explained():
     """Denmark's five NUTS 2 regions are all flagged p (provisional) for 2019 in tgs00042."""
-    from clusterstats.sdmx_tsv import parse_tsv
-
-    d = parse_tsv(TGS.read_bytes(), source=TGS.name)
+    d = load_snapshot("tgs00042")
     dk = maps.load_nuts(level=2, country="DK", year=2021)
     v = d[d["geo"].isin(dk["NUTS_ID"]) & (d["time"].astype(str) == "2019")]
     v = v[["geo", "value", "flag"]].astype({"geo": str, "flag": object})
