@@ -193,8 +193,8 @@ def run(**parameters) -> Analysis:
     sofia_label = "Sofia (capital, BG411)" if p["sofia"] == "city" else \
         "Sofia capital + Sofia province (BG411+BG412)"
 
+    base, frames = base_shares(p["reference_year"])  # first: it checks reference_year
     units = seat_units(p["register"], p["count_two_town_seats"])
-    base, frames = base_shares(p["reference_year"])
     k, n = _sofia_count(units, sofia_codes, p["count_two_town_seats"])
     k_test = math.floor(k + 1e-9)
     listed = units.attrs["clusters_listed"]
