@@ -182,6 +182,12 @@ def test_flag_key_sits_below_the_axes(gerd):
     assert note.y1 <= key.y0 + 0.5 and key.y1 <= axes.y0 + 0.5
 
 
+def test_plot_series_refuses_two_series_at_once(gerd):
+    fig, ax = cf.new_figure()
+    with pytest.raises(ValueError, match="one series per call"):
+        cf.plot_series_with_flags(ax, gerd, "year", "value", "flag")  # BG and EU28 together
+
+
 def test_plot_series_names_bad_flag_row():
     fig, ax = cf.new_figure()
     df = pd.DataFrame({"year": [2015, 2016], "value": [1.0, 2.0], "flag": ["p", "q"]})
