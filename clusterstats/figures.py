@@ -443,7 +443,9 @@ def plot_series_with_flags(ax, df: pd.DataFrame, x: str, y: str, flag: str | Non
             raise KeyError(f"column {col!r} not in data (columns: {list(df.columns)})")
     dup = df[x].duplicated(keep=False)
     if dup.any():
-        raise ValueError(f"rows {df.index[dup].tolist()} repeat {x}={df.loc[dup, x].iloc[0]!r}: "
+        first = df.loc[dup, x].iloc[0]
+        first = first.item() if hasattr(first, "item") else first
+        raise ValueError(f"rows {df.index[dup].tolist()} repeat {x} values (e.g. {first!r}): "
                          "pass one series per call (filter geo/unit/sector first)")
     if flag:
         for label_, xv, fv in zip(df.index, df[x], df[flag]):
