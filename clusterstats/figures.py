@@ -445,7 +445,9 @@ def plot_series_with_flags(ax, df: pd.DataFrame, x: str, y: str, flag: str | Non
     if dup.any():
         first = df.loc[dup, x].iloc[0]
         first = first.item() if hasattr(first, "item") else first
-        raise ValueError(f"rows {df.index[dup].tolist()} repeat {x} values (e.g. {first!r}): "
+        rows = df.index[dup].tolist()
+        shown = f"{rows[:6]}" + (f" and {len(rows) - 6} more" if len(rows) > 6 else "")
+        raise ValueError(f"rows {shown} repeat {x} values (e.g. {first!r}): "
                          "pass one series per call (filter geo/unit/sector first)")
     if flag:
         for label_, xv, fv in zip(df.index, df[x], df[flag]):
