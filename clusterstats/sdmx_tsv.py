@@ -230,12 +230,29 @@ def _flag_codes(chunked: pa.ChunkedArray) -> tuple[np.ndarray, list[str]]:
 
 
 def _count_lines(raw: bytes) -> int:
-    """Lines after the header (a first pass over the stream, so the output can be allocated once)."""
+    """Lines after the header (a full pass over the stream)."""
     stream, n, last = _open_text(raw), 0, b""
-    while block := stream.read(1 << 24):
+    while block := stream.read(1 << 22):
         n += block.count(b"\n")
         last = block[-1:]
     return n - 1 + (1 if last and last != b"\n" else 0)
+
+
+def _row_capacity(raw: bytes, n_per: int) -> int:
+    """An upper bound on the data rows, so the output arrays can be allocated once.
+
+    A row has at least 2 bytes per field (one character and a separator), so the text size bounds
+    the rows. Gzip records the text size in its last 4 bytes (ISIZE); when that is implausible
+    (a truncated or multi-member stream, or over 4 GB) count the lines instead. Over-allocating
+    costs address space only: ``np.empty`` pages that are never written take no memory.
+    """
+    if raw[:2] == _GZIP_MAGIC:
+        size = int.from_bytes(raw[-4:], "little")
+        if not 0 < size <= 200 * len(raw):
+            return _count_lines(raw)
+    else:
+        size = len(raw)
+    return size // (2 * n_per + 2) + 1
 
 
 def _cells_fast(raw: bytes, n_per: int, order: list[int], flags: bool):
@@ -256,7 +273,7 @@ def _cells_fast(raw: bytes, n_per: int, order: list[int], flags: bool):
     types.update({f"v{j}": pa.float64() for j in range(n_per)})
     types.update({f"f{j}": pa.string() for j in range(n_per)})
     try:
-        capacity = _count_lines(raw)
+        capacity = _row_capacity(raw, n_per)
         stream = _open_text(raw)
         stream.readline()  # header, already parsed
         reader = pacsv.open_csv(
@@ -268,7 +285,7 @@ def _cells_fast(raw: bytes, n_per: int, order: list[int], flags: bool):
                 column_types=types, null_values=[":", ""], strings_can_be_null=False),
         )
         values = np.empty((capacity, n_per), dtype=np.float64)
-        codes = np.full((capacity, n_per), -1, dtype=np.int8)
+        codes = np.empty((capacity, n_per), dtype=np.int8)  # every cell is written below
         vocab: dict[str, int] = {}
         keys: list[pa.Array] = []
         pos = 0
