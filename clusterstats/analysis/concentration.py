@@ -19,7 +19,8 @@ Two-town seats ("София + Габрово", 8 rows) are counted by ``count_tw
 
 Tests
     * share seated in Sofia vs one half: exact binomial test, H1 share > 0.5, Clopper-Pearson CI
-      (:func:`clusterstats.stats.association.binomial_share_test`);
+      (:func:`clusterstats.stats.association.binomial_share_test`; Clopper & Pearson 1934,
+      *Biometrika* 26: 404-413);
     * the same share against Sofia's share of population (NSI, 31 Dec of ``reference_year``,
       pre-2021-census vintage; Eurostat demo_r_pjanaggr3, 1 Jan, post-census vintage: two rows,
       never spliced) and of active employer enterprises (Eurostat bd_enace2_r3, V11910, NACE

@@ -13,7 +13,8 @@ Tests
     * the median with percentile and BCa bootstrap CIs and the distribution-free order-statistic
       CI (:func:`clusterstats.stats.distribution.median_bootstrap_ci`; Efron & Tibshirani 1993);
     * the share of clusters with ``low`` <= members <= ``high`` with a Wilson CI and the exact
-      one-sided binomial test of "more than half" (:func:`~clusterstats.stats.distribution.share_in_range`);
+      one-sided binomial test of "more than half" (:func:`~clusterstats.stats.distribution.share_in_range`;
+      Wilson 1927, *JASA* 22: 209-212);
     * the guide's specific statements checked against the rows (descriptive).
 """
 from __future__ import annotations

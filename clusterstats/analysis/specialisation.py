@@ -353,7 +353,11 @@ def run(**parameters) -> Analysis:
     counts = (units.groupby(["region", "sector"]).size().rename("clusters").reset_index())
     lq_with = lq.merge(counts, on=["region", "sector"], how="left")
     lq_with["clusters"] = lq_with["clusters"].fillna(0).astype(int)
+    top2 = units["region"].value_counts().head(2)
     notes = lq_notes + [
+        f"{int(top2.sum())} of the {n_units} clusters tested sit in two regions "
+        f"({', '.join(top2.index)}): the test mostly asks whether those regions' clusters are in "
+        "the sectors those regions specialise in.",
         f"{n_all - n_mapped} clusters have an unmappable sector (or a mapping below "
         f"min_confidence={p['min_confidence']!r}) and {n_mapped - n_units} more lack a seat; "
         "they are left out of the LQ tests.",
