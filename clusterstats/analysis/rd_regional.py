@@ -143,8 +143,7 @@ def regional_panel(country: str = "BG", unit: str = "MIO_EUR", regions: list[str
         raw = _load("rd_e_gerdreg_bes_eur_hab" if unit == "BES_EUR_HAB" else "rd_e_gerdreg_gov_eur_hab")
         frames.append(raw)
         base = _nuts2(raw, country)
-        base = base.assign(value_in=base["value"])
-        needed = []
+        needed = []     # published per-inhabitant values: nothing to derive
     else:
         raw = _load("tgs00042")
         frames.append(raw)
@@ -185,13 +184,9 @@ def regional_panel(country: str = "BG", unit: str = "MIO_EUR", regions: list[str
         base["value"] = base["pc_gdp"] / 100.0 * base["gdp_mio_eur"]
     elif unit == "EUR_HAB":
         base["value"] = base["pc_gdp"] / 100.0 * base["gdp_mio_eur"] * 1e6 / base["population"]
-    # the level inequality measures use
-    if unit == "PC_GDP":
-        base["level"] = base["value"]
-    elif unit == "MIO_EUR":
-        base["level"] = base["value"] * 1e6 / base["population"]
-    else:
-        base["level"] = base["value"]
+    # Inequality measures need a level, not a total: MIO_EUR is measured per inhabitant
+    # (NA where the 1 January population is missing); every other unit is a level already.
+    base["level"] = (base["value"] * 1e6 / base["population"]) if unit == "MIO_EUR" else base["value"]
     base["derived"] = unit in ("MIO_EUR", "EUR_HAB")
     base["formula"] = FORMULA[unit]
     base["unit"] = unit
