@@ -206,6 +206,12 @@ def _text_colour(rgba) -> str:
     return "black" if lum > 0.179 else "white"
 
 
+def _few(items, n: int = 8) -> str:
+    """A list for an error message, cut after ``n`` items."""
+    items = list(items)
+    return f"{items[:n]}" + (f" and {len(items) - n} more" if len(items) > n else "")
+
+
 def _label_point(geom):
     """Where a region's label goes: the pole of inaccessibility of its largest part (the interior
     point farthest from the border; Garcia-Castellanos & Lombardo 2007 via shapely's polylabel),
@@ -274,8 +280,8 @@ def choropleth(ax, gdf, values_df: pd.DataFrame, key: str = "geo", value: str = 
                          f"(rows {rows}); filter to one year/unit/sector first")
     unknown = vals[~vals[key].isin(gdf["NUTS_ID"])]
     if len(unknown):
-        raise ValueError(f"values_df rows {unknown.index.tolist()}: {key} "
-                         f"{unknown[key].tolist()} are not regions of this map "
+        raise ValueError(f"values_df rows {_few(unknown.index)}: {key} "
+                         f"{_few(unknown[key])} are not regions of this map "
                          f"({len(gdf)} regions, e.g. {gdf['NUTS_ID'].iloc[0]}); a national total or a "
                          "code of another NUTS version or level?")
     numeric = pd.to_numeric(vals[value], errors="coerce")
