@@ -175,6 +175,9 @@ def run(country: str = "BG", reference: str = "EU28", start: int = 2000, end: in
     # ---- C11: gap to the reference and rank among EU28 member states in `end`
     tv = series.loc[series["year"] == end, "value"]
     rv = ref.loc[ref["year"] == end, "value"]
+    members = window[(window["year"] == end) & window["geo"].isin(EU28)]
+    # the aggregate is GDP-weighted; a reader may mean the plain average of countries
+    members_mean = float(members["value"].mean())
     if len(tv) and len(rv):
         ratio = float(tv.iloc[0] / rv.iloc[0])
         rflag = ref.loc[ref["year"] == end, "flag"].iloc[0]
@@ -187,7 +190,8 @@ def run(country: str = "BG", reference: str = "EU28", start: int = 2000, end: in
             verdict=("supported" if ratio < 0.5 else "partly" if ratio < 0.8 else "not supported")
             if is_bg else "inconclusive",
             verdict_text=(f"In {end} {country} spent {float(tv.iloc[0]):.2f} % of GDP against {reference}'s "
-                          f"{float(rv.iloc[0]):.2f} % ({ratio:.0%} of it)."),
+                          f"{float(rv.iloc[0]):.2f} % ({ratio:.0%} of it; the unweighted mean of the EU28 "
+                          f"member states was {members_mean:.2f} %)."),
             caveats=f"'well below' read as less than half; {reference} value flagged '{rflag}'" if rflag
             else "'well below' read as less than half", reference=REF_GUIDE))
     rk = rank_among(window, "geo", "value", target=country, year=end, among=EU28, flag="flag")
