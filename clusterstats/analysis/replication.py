@@ -90,6 +90,18 @@ def _snapshot_source(frame: pd.DataFrame, **extra) -> dict[str, Any]:
     return {k: v for k, v in src.items() if v is not None}
 
 
+def _narrow(width) -> bool:
+    """Below 120 mm a figure gets its narrow layout (stacked panels, horizontal bars, wrapped
+    labels): long category labels and many bars do not fit a single column side by side."""
+    from .. import figures as cf
+    return cf._width_mm(width) < 120
+
+
+def _wrap(text: str, chars: int) -> str:
+    import textwrap
+    return "\n".join(textwrap.wrap(str(text), chars, break_long_words=False)) or str(text)
+
+
 def _printed_bsmepa(bsmepa: pd.DataFrame | None = None) -> pd.DataFrame:
     b = registry.load_bsmepa() if bsmepa is None else bsmepa
     return b[b["row_status"] != "missing_from_source"]
@@ -203,7 +215,8 @@ def diagram_03_age(width: str = "double", cluster_table: pd.DataFrame | None = N
     printed = _printed_bsmepa(bsmepa)
     n_known = int(printed["founding_year"].notna().sum())
 
-    fig, axes = cf.new_figure(width, 80, ncols=2)
+    narrow = _narrow(width)
+    fig, axes = (cf.new_figure(width, 150, nrows=2) if narrow else cf.new_figure(width, 80, ncols=2))
     ax0, ax1 = axes
     ax0.bar(found["year"], found["count"], width=0.8, color=cf.OKABE_ITO["blue"])
     ax0.set_title(f"Founding year given in the BSMEPA annex\n({n_known} of {len(printed)} printed rows)",
@@ -228,7 +241,7 @@ def diagram_03_age(width: str = "double", cluster_table: pd.DataFrame | None = N
     secondary.xaxis.set_major_locator(MaxNLocator(integer=True))
     secondary.set_xlabel("Age in 2018 (years)", fontsize=cf.SMALL_FONT_PT)
     cf.add_source_note(fig, (
-        NOTE_BSMEPA + " Right: BULSTAT annex (243 codes, branches dropped), codes dated by an "
+        NOTE_BSMEPA + " Second panel: BULSTAT annex (243 codes, branches dropped), codes dated by an "
         "isotonic fit of code on the known founding years (clusterstats.analysis.formation); "
         f"{reg.attrs['before_range']} codes older than the first calibration point and "
         f"{reg.attrs['undated']} undated codes are not shown. Rounding: {rounding}."))
@@ -319,7 +332,8 @@ def diagram_05_sectors(width: str = "double"):
     from .. import figures as cf
 
     data = sector_counts()
-    fig, ax = cf.new_figure(width, 24 + 6 * len(data))
+    narrow = _narrow(width)
+    fig, ax = cf.new_figure(width, (40 + 9 * len(data)) if narrow else (24 + 6 * len(data)))
     y = np.arange(len(data))[::-1]
     ax.barh(y, data["clusters"], height=0.7, color=cf.OKABE_ITO["sky_blue"], label="all clusters")
     ax.barh(y, data["naming_ict"], height=0.7, color=cf.OKABE_ITO["blue"],
@@ -327,11 +341,14 @@ def diagram_05_sectors(width: str = "double"):
     for yi, n in zip(y, data["clusters"]):
         ax.annotate(str(int(n)), (n, yi), xytext=(3, 0), textcoords="offset points", va="center",
                     fontsize=cf.SMALL_FONT_PT)
-    ax.set_yticks(y, data["label"])
+    ax.set_yticks(y, [_wrap(lab, 24) for lab in data["label"]] if narrow else data["label"])
     ax.grid(axis="y", visible=False)
-    ax.set_xlim(0, data["clusters"].max() * 1.1)
+    ax.set_xlim(0, data["clusters"].max() * 1.12)
     cf.set_xlabel(ax, "Clusters", "number")
-    ax.legend(loc="lower right")
+    if narrow:
+        fig.legend(loc="outside upper center", ncols=1)
+    else:
+        ax.legend(loc="lower right")
     low = int(data["low_confidence"].sum())
     cf.add_source_note(fig, NOTE_BSMEPA + f" Free-text sectors of the {data.attrs['clusters']} "
                        "printed clusters with a sector, grouped into NACE Rev. 2 groups by the "
@@ -416,7 +433,8 @@ def diagram_07_bronze(width: str = "double", bronze: pd.DataFrame | None = None)
     from matplotlib.lines import Line2D
 
     data = bronze_label_table(bronze)
-    fig, ax = cf.new_figure(width, 34 + 7.5 * len(data))
+    narrow = _narrow(width)
+    fig, ax = cf.new_figure(width, (50 + 14 * len(data)) if narrow else (34 + 7.5 * len(data)))
     y = np.arange(len(data))[::-1]
     colours = [cf.OKABE_ITO["vermillion"] if ict else cf.OKABE_ITO["blue"] for ict in data["ict"]]
     markers = ["o" if ok else "X" for ok in data["valid_at_data_date"]]
@@ -424,10 +442,12 @@ def diagram_07_bronze(width: str = "double", bronze: pd.DataFrame | None = None)
         ax.plot([d], [yi], marker=mk, color=c, linestyle="none", markersize=5, zorder=3)
     date = pd.Timestamp(GUIDE_DATA_DATE)
     ax.axvline(date, color="#333333", lw=0.8, ls="--")
-    ax.annotate("guide's data date, 22 Apr 2018", (date, len(data) - 0.45), xytext=(-3, 0),
+    ax.annotate("guide's data date,\n22 Apr 2018" if narrow else "guide's data date, 22 Apr 2018",
+                (date, len(data) - 0.45), xytext=(-3, 0),
                 textcoords="offset points", fontsize=cf.SMALL_FONT_PT, ha="right", va="center")
     # name on the first line, field on the second: one long line would squeeze the plot away
-    ax.set_yticks(y, [f"{n}\n{f}" for n, f in zip(data["name"], data["field"])])
+    chars = 28 if narrow else 80
+    ax.set_yticks(y, [f"{_wrap(n, chars)}\n{_wrap(f, chars)}" for n, f in zip(data["name"], data["field"])])
     ax.tick_params(axis="y", labelsize=cf.SMALL_FONT_PT)
     ax.set_ylim(-0.6, len(data) - 0.1)
     ax.set_xlim(pd.Timestamp("2014-10-01"), pd.Timestamp("2019-06-30"))
@@ -439,7 +459,7 @@ def diagram_07_bronze(width: str = "double", bronze: pd.DataFrame | None = None)
         Line2D([], [], color=cf.OKABE_ITO["vermillion"], marker="o", ls="none", label="field: ICT"),
         Line2D([], [], color=cf.OKABE_ITO["blue"], marker="o", ls="none", label="other fields"),
         Line2D([], [], color="#555555", marker="X", ls="none", label="expired before the guide's data date")],
-        loc="outside upper center", ncols=3)
+        loc="outside upper center", ncols=1 if narrow else 3)
     n_valid = int(data["valid_at_data_date"].sum())
     cf.add_source_note(fig, (f"Source: {GUIDE}, Table 1 (ECEI Bronze label, data of April 2018), "
                              f"data/registry/bronze_label.csv. {len(data)} labels, "
@@ -502,25 +522,47 @@ def diagram_09_rd_countries(width: str = "double", year: int = 2016, country: st
     members = g[g["geo"].isin(EU28)].sort_values(["value", "geo"]).reset_index(drop=True)
     absent = sorted(set(EU28) - set(members["geo"]))
     ref = g[g["geo"] == reference]
-    fig, ax = cf.new_figure(width, 80)
+    narrow = _narrow(width)
+    fig, ax = cf.new_figure(width, 140 if narrow else 80)
     x = np.arange(len(members))
     colours = [cf.OKABE_ITO["vermillion"] if geo == country else cf.OKABE_ITO["sky_blue"]
                for geo in members["geo"]]
-    ax.bar(x, members["value"], color=colours, width=0.75)
-    ax.set_xticks(x, [geo + (f"\n{f}" if f else "") for geo, f in zip(members["geo"], members["flag"])])
-    ax.grid(axis="x", visible=False)
+    # narrow: one horizontal bar per country, the highest at the top
+    if narrow:
+        ax.barh(x, members["value"], color=colours, height=0.75)
+        ax.set_yticks(x, [geo + (f" ({f})" if f else "") for geo, f in zip(members["geo"], members["flag"])])
+        ax.set_ylim(-0.6, len(members) - 0.4)
+        ax.grid(axis="y", visible=False)
+    else:
+        ax.bar(x, members["value"], color=colours, width=0.75)
+        ax.set_xticks(x, [geo + (f"\n{f}" if f else "") for geo, f in zip(members["geo"], members["flag"])])
+        ax.grid(axis="x", visible=False)
     if len(ref):
         r = ref.iloc[0]
-        ax.axhline(r["value"], color="#333333", lw=0.8, ls="--")
-        ax.annotate(f"{reference} {r['value']:.2f}" + (f" ({r['flag']})" if r["flag"] else ""),
-                    (-0.4, r["value"]), xytext=(0, 3), textcoords="offset points",
-                    fontsize=cf.SMALL_FONT_PT, va="bottom")
+        text = f"{reference} {r['value']:.2f}" + (f" ({r['flag']})" if r["flag"] else "")
+        if narrow:
+            ax.axvline(r["value"], color="#333333", lw=0.8, ls="--")
+            ax.annotate(text, (r["value"], -0.5), xytext=(-3, 0), textcoords="offset points",
+                        fontsize=cf.SMALL_FONT_PT, ha="right", va="bottom")
+        else:
+            ax.axhline(r["value"], color="#333333", lw=0.8, ls="--")
+            ax.annotate(text, (-0.4, r["value"]), xytext=(0, 3), textcoords="offset points",
+                        fontsize=cf.SMALL_FONT_PT, va="bottom")
     for xi, (geo, v) in enumerate(zip(members["geo"], members["value"])):
-        if geo == country:
-            ax.annotate(f"{v:.2f}", (xi, v), xytext=(0, 2), textcoords="offset points", ha="center",
-                        va="bottom", fontsize=cf.SMALL_FONT_PT)
-    cf.set_ylabel(ax, f"GERD {year}", "% of GDP")
-    ax.set_xlabel("EU28 member state (Eurostat flag letters below the code)")
+        if geo != country:
+            continue
+        if narrow:
+            ax.annotate(f"{v:.2f}", (v, xi), xytext=(2, 0), textcoords="offset points",
+                        va="center", fontsize=cf.SMALL_FONT_PT)
+        else:
+            ax.annotate(f"{v:.2f}", (xi, v), xytext=(0, 2), textcoords="offset points",
+                        ha="center", va="bottom", fontsize=cf.SMALL_FONT_PT)
+    if narrow:
+        cf.set_xlabel(ax, f"GERD {year}", "% of GDP")
+        ax.set_ylabel("EU28 member state (Eurostat flags in brackets)")
+    else:
+        cf.set_ylabel(ax, f"GERD {year}", "% of GDP")
+        ax.set_xlabel("EU28 member state (Eurostat flag letters below the code)")
     flags = sorted(set("".join(members["flag"]) + "".join(ref["flag"])))
     key = "; ".join(f"{f}: {cf.FLAG_MEANINGS[f]}" for f in flags)
     src = _gerd_source()
