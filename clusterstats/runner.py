@@ -251,6 +251,8 @@ def _glued_outputs(nb: Mapping[str, Any]) -> list[str]:
             payload = out.get("data", {}).get(GLUE_MIME)
             if isinstance(payload, dict) and payload.get("name") == OUTPUTS_GLUE_NAME:
                 value = payload.get("data")
+                if isinstance(value, dict):  # e.g. {"png": path, "csv": path}
+                    value = list(value.values())
                 found.extend([value] if isinstance(value, str) else [str(v) for v in value or []])
     return found
 
@@ -485,11 +487,13 @@ def execute_specs(specs: Sequence[RunSpec], output_dir: str | Path, *, jobs: int
                       data_sha256=snapshot["sha256"], env=env, kernel=spec.kernel)
         fp = fingerprint(**inputs)
         out, man = output_dir / f"{spec.name}.ipynb", output_dir / f"{spec.name}{MANIFEST_SUFFIX}"
+        previous = read_manifest(man)
         if not force and is_up_to_date(man, out, fp):
-            records[spec.name] = RunRecord(spec.name, spec.parameters, "skipped", 0.0,
+            # duration of the run that produced the kept notebook
+            records[spec.name] = RunRecord(spec.name, spec.parameters, "skipped",
+                                           (previous or {}).get("duration_s"),
                                            notebook=out.name, manifest=man.name)
             continue
-        previous = read_manifest(man)
         if previous is not None and not force:
             changed = changed_inputs(previous, fingerprint_inputs(**inputs))
             why = ", ".join(changed) if changed else f"last status {previous.get('status')}"
@@ -512,7 +516,13 @@ def execute_specs(specs: Sequence[RunSpec], output_dir: str | Path, *, jobs: int
         atomic_write_text(out, outcome.notebook_json)
         outputs = [{"path": out.name, "sha256": sha256_file(out), "kind": "executed notebook"}]
         for glued in outcome.glued_outputs:
-            outputs.append({"path": glued, "kind": "glued"})
+            path = Path(glued)
+            if not path.is_absolute() and spec.cwd:
+                path = Path(spec.cwd) / path  # relative to the notebook's working folder
+            entry = {"path": _display_path(path) if path.exists() else glued, "kind": "glued"}
+            if path.is_file():
+                entry["sha256"] = sha256_file(path)
+            outputs.append(entry)
         if before is not None:
             after = _output_state(scan)
             for path in sorted(p for p, st in after.items() if before.get(p) != st):
