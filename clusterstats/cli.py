@@ -7,6 +7,7 @@ Sub-commands are contributed by the modules that own them, each through an
 * ``clusterstats data snapshot|diff|...``          -> :mod:`clusterstats.snapshot`
 * ``clusterstats results collect``                 -> :mod:`clusterstats.results_cli`
 * ``clusterstats calls [--windows]``               -> :mod:`clusterstats.calls`
+* ``clusterstats figure-info FILE [--verify]``      -> :mod:`clusterstats.figures`
 """
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from . import __version__
 #: modules that provide ``add_cli(subparsers)``; a missing module is skipped so that a partial
 #: checkout still has a working CLI.
 COMMAND_MODULES = ("clusterstats.runner", "clusterstats.snapshot", "clusterstats.results_cli",
-                   "clusterstats.calls")
+                   "clusterstats.calls", "clusterstats.figures")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -46,3 +46,15 @@ def finish_rows(rows: pd.DataFrame | list[dict], *, hypothesis: str, notebook: s
     run_id = f"{notebook}:{json.dumps(parameters, sort_keys=True, default=str)}"
     return tidy_rows(rows, hypothesis=hypothesis, notebook=notebook, parameters=parameters,
                      data_sources=data_sources, data_vintage=data_vintage, run_id=run_id, **context)
+
+
+def output_name(parameters: dict, defaults: dict, stem: str) -> str:
+    """File stem for a run's rows and figures: ``stem`` for the defaults, else ``stem`` plus the
+    non-default parameters, so runs with other parameters never overwrite the default run's files."""
+    import re
+
+    diffs = {k: v for k, v in parameters.items() if defaults.get(k) != v}
+    if not diffs:
+        return stem
+    tail = "_".join(f"{k}-{v}" for k, v in sorted(diffs.items()))
+    return stem + "__" + re.sub(r"[^A-Za-z0-9_.-]+", "-", tail)

@@ -32,7 +32,6 @@ Tests
 from __future__ import annotations
 
 import math
-import re
 
 import numpy as np
 import pandas as pd
@@ -43,6 +42,7 @@ from ..params import ParameterError, check_alpha, check_choice
 from ..snapshot import load_snapshot
 from ..stats.association import binomial_share_test, share_vs_reference
 from ..stats.location import cluster_lq
+from . import _common
 from ._common import Analysis, finish_rows, snapshot_vintage
 
 NOTEBOOK = "h3_concentration.ipynb"
@@ -62,13 +62,8 @@ DEFAULTS = dict(register="bsmepa", count_two_town_seats="first", reference_year=
 
 
 def output_name(parameters: dict, stem: str = NOTEBOOK.removesuffix(".ipynb")) -> str:
-    """File stem for this run's rows and figures: ``stem`` for the defaults, else ``stem`` plus
-    the non-default parameters, so runs with other parameters never overwrite the default's."""
-    diffs = {k: v for k, v in parameters.items() if DEFAULTS.get(k) != v}
-    if not diffs:
-        return stem
-    tail = "_".join(f"{k}-{v}" for k, v in sorted(diffs.items()))
-    return stem + "__" + re.sub(r"[^A-Za-z0-9_.-]+", "-", tail)
+    """File stem for this run's rows and figures (see :func:`._common.output_name`)."""
+    return _common.output_name(parameters, DEFAULTS, stem)
 
 
 # ------------------------------------------------------------------------------------------------

@@ -19,7 +19,6 @@ Tests
 """
 from __future__ import annotations
 
-import re
 
 import numpy as np
 import pandas as pd
@@ -27,6 +26,7 @@ import pandas as pd
 from .. import registry
 from ..params import ParameterError, check_alpha
 from ..stats.distribution import median_bootstrap_ci, share_in_range
+from . import _common
 from ._common import Analysis, finish_rows
 
 NOTEBOOK = "h8_cluster_size.ipynb"
@@ -45,13 +45,8 @@ CAVEATS = ("BSMEPA table: 53 of 72 rows printed (rows 12-18, 31-36, 59-64 missin
 
 
 def output_name(parameters: dict, stem: str = NOTEBOOK.removesuffix(".ipynb")) -> str:
-    """File stem for this run's rows and figures: ``stem`` for the defaults, else ``stem`` plus
-    the non-default parameters, so runs with other parameters never overwrite the default's."""
-    diffs = {k: v for k, v in parameters.items() if DEFAULTS.get(k) != v}
-    if not diffs:
-        return stem
-    tail = "_".join(f"{k}-{v}" for k, v in sorted(diffs.items()))
-    return stem + "__" + re.sub(r"[^A-Za-z0-9_.-]+", "-", tail)
+    """File stem for this run's rows and figures (see :func:`._common.output_name`)."""
+    return _common.output_name(parameters, DEFAULTS, stem)
 
 
 def check_parameters(low=10, high=30, n_boot=9999, seed=0, alpha=0.05) -> dict:

@@ -27,7 +27,6 @@ and a cluster's seat is its registered address, not where its members work.
 """
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import numpy as np
@@ -38,6 +37,7 @@ from ..params import ParameterError, check_alpha, check_choice
 from ..snapshot import load_snapshot
 from ..stats.association import binomial_share_test
 from ..stats.location import location_quotient, specialisation_permutation_test
+from . import _common
 from ._common import Analysis, finish_rows, snapshot_vintage
 
 NOTEBOOK = "h9_specialisation.ipynb"
@@ -70,13 +70,8 @@ MAP_FILE = "sector_nace_map.csv"
 
 
 def output_name(parameters: dict, stem: str = NOTEBOOK.removesuffix(".ipynb")) -> str:
-    """File stem for this run's rows and figures: ``stem`` for the defaults, else ``stem`` plus
-    the non-default parameters, so runs with other parameters never overwrite the default's."""
-    diffs = {k: v for k, v in parameters.items() if DEFAULTS.get(k) != v}
-    if not diffs:
-        return stem
-    tail = "_".join(f"{k}-{v}" for k, v in sorted(diffs.items()))
-    return stem + "__" + re.sub(r"[^A-Za-z0-9_.-]+", "-", tail)
+    """File stem for this run's rows and figures (see :func:`._common.output_name`)."""
+    return _common.output_name(parameters, DEFAULTS, stem)
 
 
 # ------------------------------------------------------------------------------------------------
