@@ -146,9 +146,13 @@ def _cmd_batch(args: argparse.Namespace) -> int:
     output = args.output or Path("build") / "batch" / Path(args.notebook).stem
     print(f"clusterstats batch: {len(sets)} parameter set(s) of {args.notebook} -> {output}",
           file=sys.stderr)
-    code, _ = run_batch(args.notebook, sets, output, jobs=args.jobs, scheduler=args.scheduler,
-                        force=args.force, kernel=args.kernel, timeout=args.timeout,
-                        progress=not args.quiet)
+    try:
+        code, _ = run_batch(args.notebook, sets, output, jobs=args.jobs, scheduler=args.scheduler,
+                            force=args.force, kernel=args.kernel, timeout=args.timeout,
+                            progress=not args.quiet)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     return code
 
 

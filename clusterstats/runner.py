@@ -477,6 +477,11 @@ def execute_specs(specs: Sequence[RunSpec], output_dir: str | Path, *, jobs: int
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
         raise ValueError(f"two runs would write the same output name(s): {dupes}")
+    for spec in specs:
+        source = Path(spec.cwd or ".") / Path(spec.notebook_path).name
+        if (output_dir / f"{spec.name}.ipynb").resolve() == source.resolve():
+            raise ValueError(f"{spec.name}: the executed notebook would overwrite its source "
+                             f"{source}; choose another output folder")
     env = environment()
     snapshot = data_snapshot()
     records: dict[str, RunRecord] = {}

@@ -225,3 +225,11 @@ def test_data_snapshot_hashes_files_and_reads_manifest_vintages(tmp_path):
         "datasets": {"rd_e_gerdreg": {"last_update": "2025-03-01"}}}
     (tmp_path / "eurostat" / "a.csv").write_text("geo,v\nBG,20\n")
     assert data_snapshot(tmp_path)["sha256"] != snap["sha256"]
+
+
+def test_run_refuses_to_write_over_the_source_notebook(tmp_path, capsys):
+    nb = tmp_path / "param_fixture.ipynb"
+    nb.write_bytes(FIXTURE.read_bytes())
+    assert cli.main(["batch", str(nb), "--output", str(tmp_path), "--quiet"]) == 2
+    assert "would overwrite its source" in capsys.readouterr().err
+    assert nb.read_bytes() == FIXTURE.read_bytes()
