@@ -583,6 +583,30 @@ def execute_specs(specs: Sequence[RunSpec], output_dir: str | Path, *, jobs: int
     return ordered()
 
 
+class _DeferSigint:
+    """Hold Ctrl-C while a run's notebook and manifest are written, so they land as a pair.
+
+    Only the main thread can own signal handlers; elsewhere this does nothing.
+    """
+
+    def __enter__(self):
+        self.pending = False
+        self.previous = None
+        if threading.current_thread() is threading.main_thread():
+            self.previous = signal.signal(signal.SIGINT, self._hold)
+        return self
+
+    def _hold(self, signum, frame):
+        self.pending = True
+
+    def __exit__(self, *exc):
+        if self.previous is not None:
+            signal.signal(signal.SIGINT, self.previous)
+            if self.pending:
+                raise KeyboardInterrupt
+        return False
+
+
 def _run_in_threads(pending, jobs, finish, report, scan) -> None:
     cancel = threading.Event()
     active: dict[str, Any] = {}
@@ -600,7 +624,8 @@ def _run_in_threads(pending, jobs, finish, report, scan) -> None:
             for fut in done:
                 spec, nb_sha, fp, before = running.pop(fut)
                 outcome = fut.result()
-                finish(spec, nb_sha, fp, outcome, before)
+                with _DeferSigint():
+                    finish(spec, nb_sha, fp, outcome, before)
                 report(outcome)
     except KeyboardInterrupt:
         cancel.set()
@@ -613,7 +638,8 @@ def _run_in_threads(pending, jobs, finish, report, scan) -> None:
             except Exception:  # noqa: BLE001
                 continue
             if outcome.status == "ok":  # finished just before the signal: keep it
-                finish(spec, nb_sha, fp, outcome, None)
+                with _DeferSigint():
+                    finish(spec, nb_sha, fp, outcome, None)
         raise
     finally:
         pool.shutdown(wait=False, cancel_futures=True)
@@ -643,7 +669,8 @@ def _run_on_dask(pending, scheduler, jobs, finish, report) -> None:
             except Exception as exc:  # noqa: BLE001 - a lost worker is this run's failure
                 outcome = RunOutcome(spec.name, "failed", now_iso(), now_iso(), 0.0,
                                      type(exc).__name__, str(exc))
-            finish(spec, nb_sha, fp, outcome, None)
+            with _DeferSigint():
+                finish(spec, nb_sha, fp, outcome, None)
             report(outcome)
     except KeyboardInterrupt:
         client.cancel(list(futures), force=True)
