@@ -228,3 +228,18 @@ def test_tables_written_as_csv_and_booktabs(tmp_path):
 
 def test_escape_latex_in_one_pass():
     assert rep._escape_latex(r"R&D 5% a_b {x} \ ") == r"R\&D 5\% a\_b \{x\} \textbackslash{} "
+
+
+@pytest.mark.parametrize("func", [rep.diagram_03_age, rep.diagram_05_sectors, rep.diagram_07_bronze,
+                                  rep.diagram_09_rd_countries])
+def test_narrow_layout_plots_the_same_data(func, cluster_table):
+    kw = {"cluster_table": cluster_table} if func is rep.diagram_03_age else {}
+    wide, d_wide = func("double", **kw)
+    narrow, d_narrow = func("single", **kw)
+    pd.testing.assert_frame_equal(d_wide, d_narrow)
+    assert narrow.get_figwidth() < wide.get_figwidth()
+
+
+def test_bad_width_is_refused_with_the_choices():
+    with pytest.raises(ValueError, match="'single', 'double'"):
+        rep.diagram_02_stages("wide")
