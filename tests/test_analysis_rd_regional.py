@@ -171,3 +171,7 @@ def test_unweighted_run_has_a_dispersion_series():
     measures = set(an.tables["dispersion_by_year"]["effect_name"])
     assert {"theil_t", "gini_corrected", "cv"} <= measures
     assert "williamson_cv" not in set(an.rows["test"])
+
+
+def test_weight_none_as_text_means_unweighted():
+    assert rd_regional.check_parameters(weight="none")["weight"] is None

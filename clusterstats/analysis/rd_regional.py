@@ -272,6 +272,8 @@ def check_parameters(country: str = "BG", regions=None, years=None, unit: str = 
     country = str(country).upper()
     check_choice(country, countries(), "country")
     check_choice(unit, UNITS, "unit")
+    # "none" spelled as text too: the pipeline's parameter check types `weight` as a string
+    weight = None if isinstance(weight, str) and weight.lower() == "none" else weight
     check_choice(weight, WEIGHTS, "weight")
     check_choice(groups, ("nuts1", None), "groups")
     raw = _nuts2(_load("tgs00042"), country)
