@@ -47,7 +47,7 @@ from .sdmx_tsv import TSVFormatError, parse_tsv
 
 __all__ = [
     "DEFAULT_BASE_URL", "EurostatError", "EurostatHTTPError", "EurostatResponseError",
-    "QueryTooLargeError", "OfflineError", "UnknownFilterError", "MirrorCoverageError",
+    "QueryTooLargeError", "NoResultsError", "OfflineError", "UnknownFilterError", "MirrorCoverageError",
     "Structure", "Settings", "settings", "get_eurostat", "get_structure", "build_key",
 ]
 
@@ -76,6 +76,10 @@ class EurostatHTTPError(EurostatError):
 
 class EurostatResponseError(EurostatError):
     """Status 200 but the body is not usable data (HTML page, empty, truncated, malformed)."""
+
+
+class NoResultsError(EurostatHTTPError):
+    """HTTP 404 "No results found": the filters and period select no observations."""
 
 
 class QueryTooLargeError(EurostatHTTPError):
@@ -189,6 +193,10 @@ def _get(url: str, *, dataset: str, size_note: str = "", progress: bool | None =
                     f"Eurostat refused {dataset!r} as too large (HTTP 413, limit {MAX_CELLS:,} "
                     f"cells). {size_note}Add filters (fewer geo/unit codes or a start/end period) "
                     f"and retry. URL: {url}. Server said: {body.strip()[:200]}", status)
+            elif status == 404 and "no result" in body.lower():
+                raise NoResultsError(
+                    f"Eurostat found no data for {dataset!r} with this query ({url}): {body.strip()[:200]}",
+                    status)
             elif status < 500:
                 raise EurostatHTTPError(
                     f"Eurostat answered HTTP {status} for {dataset!r} ({url}): {body.strip()[:300]}",
@@ -339,8 +347,14 @@ def get_structure(dataset: str, *, refresh: bool = False, cache: Cache | None = 
     cache = cache or Cache()
     base, code = base_url(), dataset.upper()
     df_url = f"{base}/dataflow/{AGENCY}/{code}/latest"
-    flow = _structure_bytes("dataflow", dataset, df_url, cache, refresh,
-                            lambda b: _parse_dataflow(b, dataset, df_url), _pending)
+    try:
+        flow = _structure_bytes("dataflow", dataset, df_url, cache, refresh,
+                                lambda b: _parse_dataflow(b, dataset, df_url), _pending)
+    except EurostatHTTPError as exc:
+        if exc.status == 404:
+            raise EurostatHTTPError(f"Eurostat has no dataset {dataset!r} (agency {AGENCY}); "
+                                    f"check the code in the Eurostat data browser. {exc}", 404) from exc
+        raise
     if flow is None:
         raise OfflineError(
             f"offline (CLUSTERSTATS_OFFLINE=1) and the structure of {dataset!r} is not cached "
@@ -523,6 +537,10 @@ def _from_mirror(mirror: Path, dataset: str, filters: Mapping[str, tuple[str, ..
 
 
 # --------------------------------------------------------------------------- public entry point
+def _empty_result(struct: Structure, flags: bool) -> pd.DataFrame:
+    return parse_tsv(",".join(struct.dimensions) + "\\TIME_PERIOD\n", flags=flags)
+
+
 def _parse_checked(content: bytes, *, dataset: str, url: str, flags: bool,
                    headers: Mapping[str, str] | None = None) -> pd.DataFrame:
     """Reject anything that is not a Eurostat TSV, before it can reach the cache."""
@@ -594,13 +612,21 @@ def get_eurostat(code: str, filters: Mapping[str, object] | None = None, *,
             f"{cache.root}: {query.describe()}. Run it once online (unset CLUSTERSTATS_OFFLINE), "
             f"or point CLUSTERSTATS_MIRROR at a folder of recorded files. URL: {url}")
     else:
-        resp = _get(url, dataset=code, size_note=_size_note(struct, norm, start, end), progress=progress)
-        resp = _resolve_async(resp, dataset=code, base=base_url(), progress=progress)
-        content = resp.content
-        df = _parse_checked(content, dataset=code, url=url, flags=flags, headers=resp.headers)
+        try:
+            resp = _get(url, dataset=code, size_note=_size_note(struct, norm, start, end),
+                        progress=progress)
+        except NoResultsError:
+            resp = None  # an empty selection is an answer, not a failure (rOpenGov/eurostat #244)
+        if resp is None:
+            content, df = b"", _empty_result(struct, flags)
+        else:
+            resp = _resolve_async(resp, dataset=code, base=base_url(), progress=progress)
+            content = resp.content
+            df = _parse_checked(content, dataset=code, url=url, flags=flags, headers=resp.headers)
         retrieved_at, last_update, source = _now(), struct.last_update, "live"
         if df.empty:
-            # A header with no rows is more likely a glitch than a vintage worth pinning.
+            # Nothing to pin: an empty selection may fill later, and a header with no rows is
+            # more likely a glitch than a vintage.
             warnings.warn(f"Eurostat returned no rows for {query.describe()}; not cached. URL: {url}",
                           stacklevel=2)
         else:
@@ -612,7 +638,7 @@ def get_eurostat(code: str, filters: Mapping[str, object] | None = None, *,
     df.attrs = {
         "dataset": code, "filters": {k: list(v) for k, v in norm.items()}, "start": start,
         "end": end, "key": key, "url": url, "retrieved_at": retrieved_at,
-        "last_update": last_update, "sha256": sha256_bytes(content), "source": source,
+        "last_update": last_update, "sha256": sha256_bytes(content) if content else None, "source": source,
         "query_id": query.id,
     }
     return df

@@ -277,7 +277,7 @@ class ReplayServer:
         except ValueError as exc:
             return self._send(h, 400, str(exc).encode(), "text/plain")
         if fault is None:
-            if len(lines) == 1:
+            if len(lines) == 1 or "\t" not in lines[0]:  # no series or no period selected
                 return self._send(h, 404, b'{"error":{"status":404,"label":"No results found"}}',
                                   "application/json")
             self._wire_memo[memo] = _wire(lines)

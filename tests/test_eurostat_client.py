@@ -302,3 +302,20 @@ def test_mirror_tsv_served_without_network(mirror):
 def test_progress_bar_when_asked(live, capsys):
     es.get_eurostat("tgs00042", {"geo": "BG31"}, progress=True)
     assert "Eurostat" in capsys.readouterr().err
+
+
+@pytest.mark.constructed
+def test_a_query_that_selects_nothing_is_an_empty_frame_not_an_error(live):
+    """Eurostat answers 404 "No results found"; we return an empty frame (rOpenGov #244)."""
+    es.get_structure("tgs00042")
+    before = tree_digest(live.cache_root)
+    with pytest.warns(UserWarning, match="no rows"):
+        df = es.get_eurostat("tgs00042", {"geo": "BG31"}, start="2030")
+    assert df.empty and "geo" in df.columns and df.attrs["sha256"] is None
+    assert tree_digest(live.cache_root) == before
+
+
+@pytest.mark.constructed
+def test_unknown_dataset_is_named(live):
+    with pytest.raises(es.EurostatHTTPError, match="no dataset 'nosuch01'"):
+        es.get_eurostat("nosuch01")
