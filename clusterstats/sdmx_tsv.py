@@ -11,9 +11,14 @@ Each data cell is ``value[ flags]`` with ``:`` for "not available", e.g. ``0.89 
 
 Why not the ``eurostat`` package's parser: it loops over every cell in Python (``re.split`` and
 ``float()`` per cell), builds a list of tuples, keeps ``":"`` and ``""`` as flags and misaligns
-columns when a cell lacks the value/flag separator (see the project's reference notes, A2). Here
-every step is a pyarrow compute kernel over all cells at once; the only Python loops run over
-columns (periods, dimensions), never over cells.
+columns when a cell lacks the value/flag separator (see the project's reference notes, A2).
+
+Here no Python code runs per cell. The usual case (every cell is ``value<one space>flags``, as
+Eurostat writes them) streams the text through arrow's CSV reader with that space turned into a
+tab, so arrow splits value from flag and parses the numbers; batches are copied into arrays
+allocated once. Anything irregular (odd spacing, bad cells, wrong field counts) falls back to a
+general path built from pyarrow compute kernels over all cells, which also words the errors.
+Python loops run over periods, dimensions and batches only.
 
 Flag letters follow Eurostat's "Codes and flags" list
 (https://ec.europa.eu/eurostat/data/database/information, "Symbols").
@@ -129,7 +134,8 @@ def parse_tsv(data: bytes | str, *, flags: bool = True, source: str | None = Non
     * one categorical column per dimension, named by the lower-case ids in the header;
     * ``time``: the period as written in the file ("2016", "2016-Q1"), categorical, ascending;
     * ``value``: float64, NaN where the file has ``:``;
-    * ``flag`` (when ``flags``): categorical of Eurostat's letters ("p", "bp", ...), NA when none.
+    * ``flag`` (when ``flags``): categorical of Eurostat's letters ("p", "bp", ...), NA when none;
+      the SDMX TSV's confidentiality status is kept as written ("@C"); see :func:`decode_flags`.
 
     ``source`` (a file name or URL) only makes error messages say where the bad input came from.
     Raises :class:`TSVFormatError` naming the row and the reason for any malformed input.
