@@ -187,9 +187,16 @@ def parse_tsv(data: bytes | str, *, flags: bool = True, source: str | None = Non
     out["value"] = values.ravel()  # rows x periods, row-major: one series after another
     if flags:
         # sorted categories, so the same flags give the same categorical in every file
-        remap = np.append(np.argsort(np.argsort(vocab)), -1).astype(np.int8 if len(vocab) < 127 else np.int32)
-        out["flag"] = pd.Categorical.from_codes(
-            remap[flag_codes.ravel()], categories=pd.Index(sorted(vocab), dtype=object))
+        codes = np.ascontiguousarray(flag_codes).ravel()
+        order_of = {f: i for i, f in enumerate(sorted(vocab))}
+        if any(order_of[f] != i for i, f in enumerate(vocab)):
+            # relabel with one mask per flag: a lookup-table index would first copy the 10 M
+            # int8 codes to int64 (80 MB for 10 M cells)
+            sorted_codes = np.full_like(codes, -1)
+            for i, f in enumerate(vocab):
+                sorted_codes[codes == i] = order_of[f]
+            codes = sorted_codes
+        out["flag"] = pd.Categorical.from_codes(codes, categories=pd.Index(sorted(vocab), dtype=object))
     return pd.DataFrame(out, copy=False)
 
 
@@ -326,6 +333,9 @@ def _cells_fast(raw: bytes, n_per: int, order: list[int], flags: bool):
     if pos == 0:
         raise _NotSimple
     keys_array = pa.concat_arrays(keys)
+    del keys, batch, reader
+    # hand the parse buffers back before the frame is built, so they do not add to the peak
+    pa.default_memory_pool().release_unused()
     values, codes = values[:pos], codes[:pos]
     if not flags:
         return keys_array, values, None, []
