@@ -572,8 +572,10 @@ def figure_ratios(analysis: Analysis):
     leaders = ", ".join(sorted(data["leader"].unique()))
     cf.set_ylabel(ax, f"Leader ({leaders}) / region", "ratio, log scale")
     ax.set_xlabel("Other NUTS 2 region")
-    ax.legend(ncols=3, fontsize=7, loc="upper left")
     ax.set_title(f"{params['country']} {params['year']}: leader over each other region, by unit", fontsize=8)
+    # Above the axes: inside, the legend covered the tallest bars (GOV_EUR_HAB reaches >100x).
+    fig.legend(*ax.get_legend_handles_labels(), ncols=3, fontsize=7, loc="outside upper center",
+               frameon=False)
     cf.add_source_note(fig, "Source: " + "; ".join(analysis.sources) + ". Derived units: "
                        + "; ".join(f"{u}: {FORMULA[u]}" for u in units if u in ("MIO_EUR", "EUR_HAB")) + ".")
     return fig, data
