@@ -153,34 +153,20 @@ def parse_tsv(data: bytes | str, *, flags: bool = True, source: str | None = Non
 
     order = sorted(range(len(periods)), key=lambda j: periods[j])  # ascending, bulk TSV is descending
     try:
-        keys, values, flag_codes, vocab = _cells_fast(raw, len(periods), order, flags)
+        key_codes, values, flag_codes, vocab = _cells_fast(raw, len(dims), len(periods), order, flags)
     except _NotSimple:
         text = _to_text_bytes(raw, source)  # the general path needs it whole; also words errors
         newline = text.find(b"\n")
         if newline < 0 or not _NON_SPACE.search(text, newline + 1):
             return _empty_frame(dims, flags)
-        keys, values, flag_codes, vocab = _cells_general(text, periods, order, flags, source)
-    n_rows, n_per = len(keys), len(periods)
-
-    # --- dimension codes: split the comma-joined key once per row, vectorised ---------------
-    keys = pc.utf8_trim_whitespace(keys)
-    parts = pc.split_pattern(keys, ",")
-    n_parts = pc.list_value_length(parts).to_numpy(zero_copy_only=False)
-    bad = np.flatnonzero(n_parts != len(dims))
-    if bad.size:
-        r = int(bad[0])
-        raise TSVFormatError(
-            f"{_where(source)}row {r + 2}: key {keys[r].as_py()[:80]!r} has {n_parts[r]} codes, "
-            f"header names {len(dims)} dimensions ({', '.join(dims)})")
+        key_codes, values, flag_codes, vocab = _cells_general(text, dims, periods, order, flags, source)
+    n_rows, n_per = len(values), len(periods)
 
     out: dict[str, object] = {}
-    for i, dim in enumerate(dims):
-        enc = pc.list_element(parts, i).dictionary_encode()
-        idx = enc.indices.to_numpy(zero_copy_only=False)
-        small = np.int8 if len(enc.dictionary) < 128 else np.int16 if len(enc.dictionary) < 32768 else np.int32
-        out[dim] = pd.Categorical.from_codes(
-            np.repeat(idx.astype(small), n_per),
-            categories=pd.Index(enc.dictionary.to_pylist(), dtype=object))
+    for dim, (row_codes, categories) in zip(dims, key_codes):
+        small = np.int8 if len(categories) < 128 else np.int16 if len(categories) < 32768 else np.int32
+        out[dim] = pd.Categorical.from_codes(np.repeat(row_codes.astype(small), n_per),
+                                             categories=pd.Index(categories, dtype=object))
     out["time"] = pd.Categorical.from_codes(
         np.tile(np.arange(n_per, dtype=np.int8 if n_per < 128 else np.int32), n_rows),
         categories=pd.Index([periods[j] for j in order], dtype=object), ordered=True)
@@ -221,6 +207,33 @@ class _SpacesToTabs(io.RawIOBase):
         block = self.read(len(buffer))
         buffer[: len(block)] = block
         return len(block)
+
+
+class _KeyEncoder:
+    """Dimension codes of each row, encoded batch by batch against one vocabulary per dimension
+    (so the comma-joined keys never need to be held, or split, all at once)."""
+
+    def __init__(self, n_dims: int):
+        self.vocabs: list[dict[str, int]] = [{} for _ in range(n_dims)]
+        self.chunks: list[list[np.ndarray]] = [[] for _ in range(n_dims)]
+
+    def add(self, keys: pa.Array) -> int | None:
+        """Encode a batch of keys; return the batch row of the first key with a wrong code count."""
+        parts = pc.split_pattern(pc.utf8_trim_whitespace(keys), ",")
+        n_parts = pc.list_value_length(parts).to_numpy(zero_copy_only=False)
+        bad = np.flatnonzero(n_parts != len(self.vocabs))
+        if bad.size:
+            return int(bad[0])
+        for i, vocab in enumerate(self.vocabs):
+            enc = pc.dictionary_encode(pc.list_element(parts, i))
+            lut = np.array([vocab.setdefault(c, len(vocab)) for c in enc.dictionary.to_pylist()],
+                           dtype=np.int32)
+            self.chunks[i].append(lut[enc.indices.to_numpy(zero_copy_only=False)])
+        return None
+
+    def result(self) -> list[tuple[np.ndarray, list[str]]]:
+        return [(np.concatenate(c) if c else np.empty(0, np.int32), list(v))
+                for c, v in zip(self.chunks, self.vocabs)]
 
 
 class _NotSimple(Exception):
@@ -268,7 +281,7 @@ def _row_capacity(raw: bytes, n_per: int) -> int:
     return size // (2 * n_per + 2) + 1
 
 
-def _cells_fast(raw: bytes, n_per: int, order: list[int], flags: bool):
+def _cells_fast(raw: bytes, n_dims: int, n_per: int, order: list[int], flags: bool):
     """Every cell is ``value<one space>flags`` (what Eurostat writes): with that space turned into
     a tab, arrow's CSV reader splits value from flag and parses the numbers itself.
 
@@ -300,7 +313,7 @@ def _cells_fast(raw: bytes, n_per: int, order: list[int], flags: bool):
         values = np.empty((capacity, n_per), dtype=np.float64)
         codes = np.empty((capacity, n_per), dtype=np.int8)  # every cell is written below
         vocab: dict[str, int] = {}
-        keys: list[pa.Array] = []
+        key_encoder = _KeyEncoder(n_dims)
         pos = 0
         for batch in reader:
             size = batch.num_rows
@@ -324,7 +337,8 @@ def _cells_fast(raw: bytes, n_per: int, order: list[int], flags: bool):
                 if len(vocab) > 127:
                     raise _NotSimple  # absurd for Eurostat flags; the general path copes
                 codes[rows, k] = lut[enc.indices.to_numpy(zero_copy_only=False)]
-            keys.append(batch.column("key"))
+            if key_encoder.add(batch.column("key")) is not None:
+                raise _NotSimple  # a key with the wrong number of codes: the general path says where
             pos += size
     except _NotSimple:
         raise
@@ -332,18 +346,17 @@ def _cells_fast(raw: bytes, n_per: int, order: list[int], flags: bool):
         raise _NotSimple from exc
     if pos == 0:
         raise _NotSimple
-    keys_array = pa.concat_arrays(keys)
-    del keys, batch, reader
+    del batch, reader
     # hand the parse buffers back before the frame is built, so they do not add to the peak
     pa.default_memory_pool().release_unused()
     values, codes = values[:pos], codes[:pos]
     if not flags:
-        return keys_array, values, None, []
-    return keys_array, values, codes, list(vocab)
+        return key_encoder.result(), values, None, []
+    return key_encoder.result(), values, codes, list(vocab)
 
 
-def _cells_general(text: bytes, periods: list[str], order: list[int], flags: bool,
-                   source: str | None):
+def _cells_general(text: bytes, dims: list[str], periods: list[str], order: list[int],
+                   flags: bool, source: str | None):
     """Any spacing inside cells; precise errors (row, period, cell) for malformed input."""
     n_per = len(periods)
     names = ["key"] + [f"c{i}" for i in range(n_per)]
@@ -365,6 +378,13 @@ def _cells_general(text: bytes, periods: list[str], order: list[int], flags: boo
         raise TSVFormatError(f"{_where(source)}unreadable TSV body ({exc})") from exc
     n_rows = table.num_rows
     keys = table.column("key").combine_chunks()
+    key_encoder = _KeyEncoder(len(dims))
+    bad = key_encoder.add(keys)
+    if bad is not None:
+        n_codes = len(keys[bad].as_py().strip().split(","))
+        raise TSVFormatError(
+            f"{_where(source)}row {bad + 2}: key {keys[bad].as_py()[:80]!r} has {n_codes} codes, "
+            f"header names {len(dims)} dimensions ({', '.join(dims)})")
     cells = pa.chunked_array(
         [chunk for j in order for chunk in table.column(names[1 + j]).chunks], type=pa.string())
     # split once at the first space; appending a space first guarantees two parts even when a
@@ -390,9 +410,9 @@ def _cells_general(text: bytes, periods: list[str], order: list[int], flags: boo
     # cells are period-major (all rows of period 1, then period 2...); make them series-major
     values = values.reshape(n_per, n_rows).T
     if not flags:
-        return keys, values, None, []
+        return key_encoder.result(), values, None, []
     codes, vocab = _flag_codes(raw_flag)
-    return keys, values, codes.reshape(n_per, n_rows).T, vocab
+    return key_encoder.result(), values, codes.reshape(n_per, n_rows).T, vocab
 
 
 def _meaning(flag: str) -> str:
