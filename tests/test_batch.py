@@ -178,7 +178,7 @@ def test_interrupted_batch_leaves_no_partial_files_and_resumes(tmp_path, frozen_
 def test_cell_time_limit_fails_the_run_and_names_the_cell():
     from clusterstats.runner import execute_run, make_spec
 
-    outcome = execute_run(make_spec(FIXTURE, {"sleep_s": 60.0}, timeout=5))
+    outcome = execute_run(make_spec(FIXTURE, {"sleep_s": 60.0}, timeout=2))
     assert outcome.status == "failed" and outcome.error_name == "CellTimeoutError"
     executed = json.loads(outcome.notebook_json)
     assert "time.sleep(sleep_s)" in "".join(executed["cells"][outcome.error_cell]["source"])
