@@ -22,11 +22,13 @@ import contextlib
 import fcntl
 import json
 import os
+import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
-from .provenance import atomic_write_bytes, atomic_write_json, sha256_bytes
+from .provenance import atomic_write_bytes, atomic_write_json, sha256_bytes, sha256_file
 
 __all__ = ["Cache", "CacheEntry", "Query", "default_cache_dir"]
 
@@ -71,6 +73,27 @@ class CacheEntry:
         if sha256_bytes(data) != self.sha256:
             raise OSError(f"cache object {self.path} does not match its sha256; delete it and refresh")
         return data
+
+    def verified_path(self) -> Path:
+        """The object's path after checking its sha256 (streamed: the file is not held in memory)."""
+        if sha256_file(self.path) != self.sha256:
+            raise OSError(f"cache object {self.path} does not match its sha256; delete it and refresh")
+        return self.path
+
+
+def _atomic_copy(src: Path, dst: Path) -> None:
+    """Copy a file in via a temp file in the target folder and a rename (like atomic_write_bytes)."""
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=dst.parent, prefix=f".{dst.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as out, open(src, "rb") as inp:
+            shutil.copyfileobj(inp, out, 1 << 20)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, dst)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 class Cache:
@@ -119,16 +142,22 @@ class Cache:
         """Store bytes the caller has already validated; object first, then the manifest."""
         return self.put_many([(query, data, url, last_update)], retrieved_at=retrieved_at)[0]
 
-    def put_many(self, items: list[tuple[Query, bytes, str, str | None]], *,
+    def put_many(self, items: list[tuple[Query, bytes | Path, str, str | None]], *,
                  retrieved_at: str) -> list[CacheEntry]:
-        """Store several answers (query, bytes, url, last_update) with one manifest rewrite."""
+        """Store several answers (query, bytes or a file, url, last_update), one manifest rewrite."""
         entries = []
         for query, data, url, last_update in items:
-            sha = sha256_bytes(data)
+            if isinstance(data, Path):
+                sha, size = sha256_file(data), data.stat().st_size
+            else:
+                sha, size = sha256_bytes(data), len(data)
             path = self._object_path(sha)
             if not path.exists():
-                atomic_write_bytes(path, data)
-            entries.append((query, CacheEntry(sha, url, retrieved_at, last_update, len(data), path)))
+                if isinstance(data, Path):
+                    _atomic_copy(data, path)
+                else:
+                    atomic_write_bytes(path, data)
+            entries.append((query, CacheEntry(sha, url, retrieved_at, last_update, size, path)))
         with self._locked():
             manifest = self._load()
             for query, e in entries:

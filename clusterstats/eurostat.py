@@ -25,10 +25,12 @@ Eurostat API reference: "API - Detailed guidelines - SDMX2.1" and "... - Asynchr
 """
 from __future__ import annotations
 
+import contextlib
 import email.utils
 import json
 import os
 import sys
+import tempfile
 import time
 import warnings
 import xml.etree.ElementTree as ET
@@ -42,7 +44,7 @@ import pandas as pd
 import requests
 
 from .cache import Cache, Query
-from .provenance import sha256_bytes, sha256_file
+from .provenance import sha256_file
 from .sdmx_tsv import TSVFormatError, parse_tsv
 
 __all__ = [
@@ -137,8 +139,9 @@ def _now() -> str:
 @dataclass
 class _Response:
     url: str
-    content: bytes
+    content: bytes | None  # None when a large body went to ``path`` only
     headers: Mapping[str, str]
+    path: Path | None = None
 
 
 def _retry_after(value: str | None) -> float | None:
@@ -151,22 +154,39 @@ def _retry_after(value: str | None) -> float | None:
         return max(0.0, (when - datetime.now(timezone.utc)).total_seconds()) if when else None
 
 
-def _download(resp: requests.Response, show: bool) -> bytes:
-    total = int(resp.headers.get("Content-Length") or 0) or None
-    if not show:
+def _download(resp: requests.Response, show: bool, sink: Path | None) -> bytes | None:
+    """The body, in memory or (``sink``) streamed to a file so a big download is never held."""
+    if sink is None and not show:
         return resp.content
-    from tqdm.auto import tqdm
+    bar = None
+    if show:
+        from tqdm.auto import tqdm
 
-    chunks = []
-    with tqdm(total=total, unit="B", unit_scale=True, desc="Eurostat", file=sys.stderr) as bar:
-        for chunk in resp.iter_content(1 << 16):
-            chunks.append(chunk)
-            bar.update(len(chunk))
-    return b"".join(chunks)
+        bar = tqdm(total=int(resp.headers.get("Content-Length") or 0) or None, unit="B",
+                   unit_scale=True, desc="Eurostat", file=sys.stderr)
+    chunks: list[bytes] = []
+    try:
+        with open(sink, "wb") if sink is not None else contextlib.nullcontext() as fh:
+            for chunk in resp.iter_content(1 << 16):
+                if fh is not None:
+                    fh.write(chunk)
+                else:
+                    chunks.append(chunk)
+                if bar is not None:
+                    bar.update(len(chunk))
+    finally:
+        if bar is not None:
+            bar.close()
+    return None if sink is not None else b"".join(chunks)
 
 
-def _get(url: str, *, dataset: str, size_note: str = "", progress: bool | None = None) -> _Response:
-    """GET with bounded exponential backoff on 429/5xx/timeouts; other failures raise at once."""
+def _get(url: str, *, dataset: str, size_note: str = "", progress: bool | None = None,
+         sink: Path | None = None) -> _Response:
+    """GET with bounded exponential backoff on 429/5xx/timeouts; other failures raise at once.
+
+    With ``sink`` the body is streamed to that file; ``content`` is then loaded only when small
+    (async tickets, error pages), else None.
+    """
     show = progress if progress is not None else (
         settings.progress if settings.progress is not None else sys.stderr.isatty())
     last = "no attempt"
@@ -176,7 +196,10 @@ def _get(url: str, *, dataset: str, size_note: str = "", progress: bool | None =
             resp = requests.get(url, timeout=settings.timeout, stream=True)
             try:
                 if resp.status_code == 200:
-                    return _Response(url, _download(resp, show), resp.headers)
+                    content = _download(resp, show, sink)
+                    if sink is not None and sink.stat().st_size <= 1 << 16:
+                        content = sink.read_bytes()
+                    return _Response(url, content, resp.headers, sink)
                 body = resp.content[:500].decode("utf-8", "replace")
             finally:
                 resp.close()
@@ -240,15 +263,17 @@ def _async_ticket(content: bytes) -> tuple[str, str] | None:
     return (key, status) if key and status else None
 
 
-def _resolve_async(resp: _Response, *, dataset: str, base: str, progress: bool | None) -> _Response:
-    ticket = _async_ticket(resp.content)
+def _resolve_async(resp: _Response, *, dataset: str, base: str, progress: bool | None,
+                   sink: Path | None = None) -> _Response:
+    ticket = None if resp.content is None else _async_ticket(resp.content)
     if ticket is None:
         return resp
     key, status = ticket
     status_url = f"{_async_base(base)}/status/{key}"
     for _ in range(settings.max_polls):
         if status == "AVAILABLE":
-            return _get(f"{_async_base(base)}/data/{key}", dataset=dataset, progress=progress)
+            return _get(f"{_async_base(base)}/data/{key}", dataset=dataset, progress=progress,
+                        sink=sink)
         if status not in ("SUBMITTED", "PROCESSING"):
             raise EurostatError(f"Eurostat's queued extraction of {dataset!r} ended with status "
                                 f"{status!r} (key {key}; request {resp.url})")
@@ -541,22 +566,28 @@ def _empty_result(struct: Structure, flags: bool) -> pd.DataFrame:
     return parse_tsv(",".join(struct.dimensions) + "\\TIME_PERIOD\n", flags=flags)
 
 
-def _parse_checked(content: bytes, *, dataset: str, url: str, flags: bool,
+def _parse_checked(body: bytes | Path, *, dataset: str, url: str, flags: bool,
                    headers: Mapping[str, str] | None = None) -> pd.DataFrame:
     """Reject anything that is not a Eurostat TSV, before it can reach the cache."""
-    if not content:
+    size = body.stat().st_size if isinstance(body, Path) else len(body)
+    if not size:
         raise EurostatResponseError(f"empty response body for {dataset!r}; URL {url}")
+    if isinstance(body, Path):
+        with open(body, "rb") as fh:
+            first = fh.read(4096)
+    else:
+        first = body[:4096]
     ctype = (headers or {}).get("Content-Type", "")
-    head = content[:512].lstrip().lower()
+    head = first[:512].lstrip().lower()
     if "html" in ctype.lower() or head.startswith((b"<!doctype html", b"<html")):
         raise EurostatResponseError(
             f"Eurostat sent an HTML page instead of data for {dataset!r} (often a maintenance or "
-            f"error page with status 200); URL {url}. First bytes: {content[:160]!r}")
-    if head.startswith(b"<") and b"fault" in content[:4096].lower():
+            f"error page with status 200); URL {url}. First bytes: {first[:160]!r}")
+    if head.startswith(b"<") and b"fault" in first.lower():
         raise EurostatResponseError(f"Eurostat sent an SDMX error for {dataset!r}; URL {url}: "
-                                    f"{content[:400].decode('utf-8', 'replace')}")
+                                    f"{first[:400].decode('utf-8', 'replace')}")
     try:
-        return parse_tsv(content, flags=flags, source=url)
+        return parse_tsv(body, flags=flags, source=url)
     except TSVFormatError as exc:
         raise EurostatResponseError(f"bad response for {dataset!r}: {exc}") from exc
 
@@ -603,42 +634,46 @@ def get_eurostat(code: str, filters: Mapping[str, object] | None = None, *,
 
     entry = None if refresh else cache.get(query)
     if entry is not None:
-        content = entry.read()
-        df = _parse_checked(content, dataset=code, url=entry.url, flags=flags)
+        df = _parse_checked(entry.verified_path(), dataset=code, url=entry.url, flags=flags)
         source, retrieved_at, last_update, url = "cache", entry.retrieved_at, entry.last_update, entry.url
+        sha = entry.sha256
     elif _offline():
         raise OfflineError(
             f"offline (CLUSTERSTATS_OFFLINE=1) and this query is not in the cache at "
             f"{cache.root}: {query.describe()}. Run it once online (unset CLUSTERSTATS_OFFLINE), "
             f"or point CLUSTERSTATS_MIRROR at a folder of recorded files. URL: {url}")
     else:
-        try:
-            resp = _get(url, dataset=code, size_note=_size_note(struct, norm, start, end),
-                        progress=progress)
-        except NoResultsError:
-            resp = None  # an empty selection is an answer, not a failure (rOpenGov/eurostat #244)
-        if resp is None:
-            content, df = b"", _empty_result(struct, flags)
-        else:
-            resp = _resolve_async(resp, dataset=code, base=base_url(), progress=progress)
-            content = resp.content
-            df = _parse_checked(content, dataset=code, url=url, flags=flags, headers=resp.headers)
-        retrieved_at, last_update, source = _now(), struct.last_update, "live"
-        if df.empty:
-            # Nothing to pin: an empty selection may fill later, and a header with no rows is
-            # more likely a glitch than a vintage.
-            warnings.warn(f"Eurostat returned no rows for {query.describe()}; not cached. URL: {url}",
-                          stacklevel=2)
-        else:
-            # one manifest rewrite for the structure answers and the data
-            cache.put_many([(q, body, u, None) for q, body, u in pending]
-                           + [(query, content, url, last_update)], retrieved_at=retrieved_at)
+        # The body goes to a temporary file outside the cache: never held whole in memory, and
+        # copied into the cache only after it has parsed.
+        with tempfile.TemporaryDirectory(prefix="clusterstats-") as tmp:
+            part = Path(tmp) / "response"
+            try:
+                resp = _get(url, dataset=code, size_note=_size_note(struct, norm, start, end),
+                            progress=progress, sink=part)
+            except NoResultsError:
+                resp = None  # an empty selection is an answer, not a failure (rOpenGov/eurostat #244)
+            if resp is None:
+                df, sha = _empty_result(struct, flags), None
+            else:
+                resp = _resolve_async(resp, dataset=code, base=base_url(), progress=progress, sink=part)
+                df = _parse_checked(part, dataset=code, url=url, flags=flags, headers=resp.headers)
+                sha = sha256_file(part)
+            retrieved_at, last_update, source = _now(), struct.last_update, "live"
+            if df.empty:
+                # Nothing to pin: an empty selection may fill later, and a header with no rows is
+                # more likely a glitch than a vintage.
+                warnings.warn(f"Eurostat returned no rows for {query.describe()}; not cached. "
+                              f"URL: {url}", stacklevel=2)
+            else:
+                # one manifest rewrite for the structure answers and the data
+                cache.put_many([(q, body, u, None) for q, body, u in pending]
+                               + [(query, part, url, last_update)], retrieved_at=retrieved_at)
 
     df = _apply(df, {d: v for d, v in norm.items() if d in df.columns}, start, end)
     df.attrs = {
         "dataset": code, "filters": {k: list(v) for k, v in norm.items()}, "start": start,
         "end": end, "key": key, "url": url, "retrieved_at": retrieved_at,
-        "last_update": last_update, "sha256": sha256_bytes(content) if content else None, "source": source,
+        "last_update": last_update, "sha256": sha, "source": source,
         "query_id": query.id,
     }
     return df

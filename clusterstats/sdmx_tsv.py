@@ -27,8 +27,10 @@ from __future__ import annotations
 
 import gzip
 import io
+import os
 import re
 import zlib
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -126,7 +128,8 @@ def _empty_frame(dims: list[str], flags: bool) -> pd.DataFrame:
     return pd.DataFrame(cols)
 
 
-def parse_tsv(data: bytes | str, *, flags: bool = True, source: str | None = None) -> pd.DataFrame:
+def parse_tsv(data: bytes | str | os.PathLike, *, flags: bool = True,
+              source: str | None = None) -> pd.DataFrame:
     """Parse an Eurostat SDMX 2.1 TSV or old bulk TSV (gzip or plain, CRLF or LF) to a long frame.
 
     Returns one row per cell, series by series, periods ascending within a series:
@@ -137,13 +140,19 @@ def parse_tsv(data: bytes | str, *, flags: bool = True, source: str | None = Non
     * ``flag`` (when ``flags``): categorical of Eurostat's letters ("p", "bp", ...), NA when none;
       the SDMX TSV's confidentiality status is kept as written ("@C"); see :func:`decode_flags`.
 
-    ``source`` (a file name or URL) only makes error messages say where the bad input came from.
+    ``data`` is the file's content (bytes, or text as str) or a path (``pathlib.Path``) to read it
+    from in a stream, which keeps a large download out of memory. ``source`` (a file name or
+    URL) only makes error messages say where the bad input came from.
     Raises :class:`TSVFormatError` naming the row and the reason for any malformed input.
     """
-    raw = data.encode("utf-8") if isinstance(data, str) else bytes(data)
-    stream = _open_text(raw)
+    if isinstance(data, os.PathLike):
+        raw: bytes | Path = Path(data)
+        source = source or str(raw)
+    else:
+        raw = data.encode("utf-8") if isinstance(data, str) else bytes(data)
     try:
-        first = stream.readline()
+        with _open_text(raw) as stream:
+            first = stream.readline()
     except (EOFError, OSError, zlib.error) as exc:
         raise TSVFormatError(f"{_where(source)}gzip stream is truncated or corrupt ({exc})") from exc
     first = first.removeprefix(b"\xef\xbb\xbf").decode("utf-8", "replace")
@@ -155,7 +164,8 @@ def parse_tsv(data: bytes | str, *, flags: bool = True, source: str | None = Non
     try:
         key_codes, values, flag_codes, vocab = _cells_fast(raw, len(dims), len(periods), order, flags)
     except _NotSimple:
-        text = _to_text_bytes(raw, source)  # the general path needs it whole; also words errors
+        # the general path needs the text whole; it also words the errors
+        text = _to_text_bytes(raw.read_bytes() if isinstance(raw, Path) else raw, source)
         newline = text.find(b"\n")
         if newline < 0 or not _NON_SPACE.search(text, newline + 1):
             return _empty_frame(dims, flags)
@@ -186,9 +196,31 @@ def parse_tsv(data: bytes | str, *, flags: bool = True, source: str | None = Non
     return pd.DataFrame(out, copy=False)
 
 
-def _open_text(raw: bytes) -> io.BufferedIOBase:
+def _head(raw: bytes | Path, n: int) -> bytes:
+    if isinstance(raw, Path):
+        with open(raw, "rb") as fh:
+            return fh.read(n)
+    return raw[:n]
+
+
+def _tail(raw: bytes | Path, n: int) -> bytes:
+    if isinstance(raw, Path):
+        with open(raw, "rb") as fh:
+            fh.seek(max(0, raw.stat().st_size - n))
+            return fh.read()
+    return raw[-n:]
+
+
+def _size(raw: bytes | Path) -> int:
+    return raw.stat().st_size if isinstance(raw, Path) else len(raw)
+
+
+def _open_text(raw: bytes | Path) -> io.BufferedIOBase:
     # gzip is decompressed block by block as arrow reads, never all at once
-    return gzip.GzipFile(fileobj=io.BytesIO(raw)) if raw[:2] == _GZIP_MAGIC else io.BytesIO(raw)
+    gz = _head(raw, 2) == _GZIP_MAGIC
+    if isinstance(raw, Path):
+        return gzip.GzipFile(raw, "rb") if gz else open(raw, "rb")
+    return gzip.GzipFile(fileobj=io.BytesIO(raw)) if gz else io.BytesIO(raw)
 
 
 class _SpacesToTabs(io.RawIOBase):
@@ -255,16 +287,17 @@ def _flag_codes(chunked: pa.ChunkedArray) -> tuple[np.ndarray, list[str]]:
     return codes, vocab
 
 
-def _count_lines(raw: bytes) -> int:
+def _count_lines(raw: bytes | Path) -> int:
     """Lines after the header (a full pass over the stream)."""
-    stream, n, last = _open_text(raw), 0, b""
-    while block := stream.read(1 << 22):
-        n += block.count(b"\n")
-        last = block[-1:]
+    n, last = 0, b""
+    with _open_text(raw) as stream:
+        while block := stream.read(1 << 22):
+            n += block.count(b"\n")
+            last = block[-1:]
     return n - 1 + (1 if last and last != b"\n" else 0)
 
 
-def _row_capacity(raw: bytes, n_per: int) -> int:
+def _row_capacity(raw: bytes | Path, n_per: int) -> int:
     """An upper bound on the data rows, so the output arrays can be allocated once.
 
     A row has at least 2 bytes per field (one character and a separator), so the text size bounds
@@ -272,16 +305,16 @@ def _row_capacity(raw: bytes, n_per: int) -> int:
     (a truncated or multi-member stream, or over 4 GB) count the lines instead. Over-allocating
     costs address space only: ``np.empty`` pages that are never written take no memory.
     """
-    if raw[:2] == _GZIP_MAGIC:
-        size = int.from_bytes(raw[-4:], "little")
-        if not 0 < size <= 200 * len(raw):
+    if _head(raw, 2) == _GZIP_MAGIC:
+        size = int.from_bytes(_tail(raw, 4), "little")
+        if not 0 < size <= 200 * _size(raw):
             return _count_lines(raw)
     else:
-        size = len(raw)
+        size = _size(raw)
     return size // (2 * n_per + 2) + 1
 
 
-def _cells_fast(raw: bytes, n_dims: int, n_per: int, order: list[int], flags: bool):
+def _cells_fast(raw: bytes | Path, n_dims: int, n_per: int, order: list[int], flags: bool):
     """Every cell is ``value<one space>flags`` (what Eurostat writes): with that space turned into
     a tab, arrow's CSV reader splits value from flag and parses the numbers itself.
 
@@ -344,6 +377,9 @@ def _cells_fast(raw: bytes, n_dims: int, n_per: int, order: list[int], flags: bo
         raise
     except Exception as exc:  # noqa: BLE001 - any failure: the general path decides and explains
         raise _NotSimple from exc
+    finally:
+        if "stream" in locals():
+            stream.close()
     if pos == 0:
         raise _NotSimple
     del batch, reader

@@ -158,3 +158,9 @@ def test_irregular_spacing_inside_cells_is_still_read():
     assert df["value"].tolist()[:2] == [1.5, 2.0] and math.isnan(df["value"].iloc[2])
     assert df["flag"].astype(object).where(df["flag"].notna(), None).tolist() == [None, "p", None, "e"]
     pd.testing.assert_series_equal(parse_tsv(text, flags=False)["value"], df["value"])
+
+
+@needs_mirror
+@pytest.mark.parametrize("path", [TGS, LFS], ids=lambda p: p.name)
+def test_a_path_is_read_as_a_stream_with_the_same_result(path):
+    pd.testing.assert_frame_equal(parse_tsv(path), parse_tsv(path.read_bytes()))
