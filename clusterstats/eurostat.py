@@ -18,7 +18,8 @@ in the SDMX key) instead of one per combination; key positions follow the DSD's 
 ``position`` (the package sorts positions as strings, which breaks with >= 10 dimensions); retries
 back off exponentially and honour ``Retry-After``; async answers are polled with sleeps and a
 bound; a bad response (HTML page, empty or truncated body, malformed row) is an error that names
-the dataset and URL and never reaches the cache; flags are kept with filters.
+the dataset and URL and never reaches the cache; flags are kept with filters. The body is streamed
+to a temporary file and parsed from there, so a large answer is never held in memory twice.
 
 Eurostat API reference: "API - Detailed guidelines - SDMX2.1" and "... - Asynchronous API"
 (https://wikis.ec.europa.eu/display/EUROSTATHELP/API+-+Detailed+guidelines).
