@@ -97,6 +97,7 @@ import numpy as np
 import pandas as pd
 
 from ._paths import data_dir, figures_dir, mirror_dir, repo_root
+from .sdmx_tsv import FLAGS
 from .provenance import (dependency_versions, git_commit, package_version, sha256_bytes,
                          sha256_file)
 
@@ -122,21 +123,9 @@ OKABE_ITO = {
     "black": "#000000", "yellow": "#F0E442",
 }
 
-#: Eurostat observation flags (code list ESTAT:CL_OBS_FLAG, used since the 2023 flag reform;
-#: the older tables use the same letters for these meanings).
-FLAG_MEANINGS = {
-    "b": "break in time series",
-    "c": "confidential",
-    "d": "definition differs",
-    "e": "estimated",
-    "f": "forecast",
-    "n": "not significant",
-    "p": "provisional",
-    "r": "revised",
-    "s": "Eurostat estimate",
-    "u": "low reliability",
-    "z": "not applicable",
-}
+#: Eurostat observation flags, letter -> meaning: the parser's vocabulary, so figures and data
+#: can never disagree on what a letter means.
+FLAG_MEANINGS = FLAGS
 #: Flags that make a value less firm than an ordinary one; drawn as open markers.
 QUALIFYING_FLAGS = frozenset("defnpsu")
 
