@@ -109,12 +109,10 @@ def test_pipeline_is_checked_before_running(tmp_path):
     assert "notebook not found" in str(info.value) and "expects str" in str(info.value)
 
 
-def test_shipped_pipeline_parses():
-    doc = Path(__file__).parents[1] / "notebooks" / "pipeline.yaml"
-    import yaml
-
-    spec = yaml.safe_load(doc.read_text())
-    assert spec["notebooks"][0]["notebook"] == "00_registry_overview.ipynb"
+def test_shipped_pipeline_lists_existing_notebooks_with_valid_parameters():
+    pipeline = load_pipeline(Path(__file__).parents[1] / "notebooks" / "pipeline.yaml")
+    assert pipeline.entries[0].notebook.name == "00_registry_overview.ipynb"
+    assert "clusterstats.report:build" in pipeline.post_steps
 
 
 def _code_cell(outputs, papermill=None):
