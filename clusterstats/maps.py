@@ -106,8 +106,8 @@ def load_nuts(level: int = 2, country: str | None = "BG", year: int = 2016, *,
     """NUTS regions of one level as a GeoDataFrame (EPSG:4326), one row per region, by NUTS_ID.
 
     ``country`` is the two-letter GISCO country code (``CNTR_CODE``; Greece is ``EL``), or None
-    for every country in the file. Bulgarian geometries come from ``data/gisco/`` (checksummed);
-    other countries from the shared mirror's full European file when present.
+    for every country in the file. Bulgarian geometries and the European NUTS 2021 level-2 file
+    come from ``data/gisco/`` (checksummed); other files from the shared mirror when present.
 
     Columns: ``NUTS_ID, CNTR_CODE, LEVL_CODE, NAME_LATN, NUTS_NAME, geometry``. ``gdf.attrs["gisco"]``
     records the file, its sha256, the NUTS year, scale and level (see :func:`gisco_source`).
@@ -141,7 +141,11 @@ def load_nuts(level: int = 2, country: str | None = "BG", year: int = 2016, *,
                              "the file was changed or damaged, restore it from git")
         origin = f"data/gisco/{shipped.name}"
     else:
-        full = mirror_dir() / "gisco" / "nuts" / str(year) / f"{stem}.geojson.gz"
+        # The European NUTS 2021 level-2 file ships too (0.8 MB), so maps of any country's NUTS 2
+        # regions work on a fresh clone; other European files are read from the mirror.
+        full = _gisco_dir() / f"{stem}.geojson.gz"
+        if not full.is_file():
+            full = mirror_dir() / "gisco" / "nuts" / str(year) / f"{stem}.geojson.gz"
         if not full.is_file():
             raise FileNotFoundError(
                 f"no geometries for country={country!r}, NUTS {year} level {level}: only Bulgaria "
@@ -150,8 +154,15 @@ def load_nuts(level: int = 2, country: str | None = "BG", year: int = 2016, *,
                 f"v2/nuts/geojson/) and place it there.")
         gz = full.read_bytes()
         digest = sha256_bytes(gz)
+        if full.parent == _gisco_dir():
+            expected = _shipped_checksums().get(full.name)
+            if digest != expected:
+                raise ValueError(f"{full}: sha256 {digest} differs from the recorded {expected}; "
+                                 "the file was changed or damaged, restore it from git")
+            origin = f"data/gisco/{full.name}"
+        else:
+            origin = f"mirror/gisco/nuts/{year}/{full.name}"
         raw = gzip.decompress(gz)
-        origin = f"mirror/gisco/nuts/{year}/{full.name}"
     try:
         gdf = gpd.read_file(io.BytesIO(raw))
     except Exception as exc:  # pyogrio raises several types; say which file failed

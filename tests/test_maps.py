@@ -247,3 +247,13 @@ def test_vertical_colour_bar_carries_the_unit(nuts2):
     m = maps.choropleth(ax, nuts2, _areas(nuts2), unit="km²", label="Area", source="GISCO polygons",
                         orientation="vertical")
     assert m.colorbar.ax.get_ylabel() == "Area (km²)"
+
+
+def test_nuts2_maps_of_other_countries_work_without_the_shared_mirror(monkeypatch, tmp_path):
+    """A fresh clone with no ../shared can still map any country's NUTS 2 regions (2021 file ships)."""
+    from clusterstats import maps
+
+    monkeypatch.setenv("CLUSTERSTATS_SHARED", str(tmp_path / "no-shared"))
+    ro = maps.load_nuts(level=2, country="RO", year=2021)
+    assert len(ro) == 8 and set(ro["CNTR_CODE"]) == {"RO"}
+    assert ro.attrs["gisco"]["file"].startswith("data/gisco/")
