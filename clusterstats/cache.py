@@ -23,12 +23,11 @@ import fcntl
 import json
 import os
 import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
-from .provenance import atomic_write_bytes, atomic_write_json, sha256_bytes, sha256_file
+from .provenance import atomic_open, atomic_write_bytes, atomic_write_json, sha256_bytes, sha256_file
 
 __all__ = ["Cache", "CacheEntry", "Query", "default_cache_dir"]
 
@@ -82,18 +81,9 @@ class CacheEntry:
 
 
 def _atomic_copy(src: Path, dst: Path) -> None:
-    """Copy a file in via a temp file in the target folder and a rename (like atomic_write_bytes)."""
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=dst.parent, prefix=f".{dst.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as out, open(src, "rb") as inp:
-            shutil.copyfileobj(inp, out, 1 << 20)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, dst)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Copy a file in via a temp file in the target folder and a rename."""
+    with atomic_open(dst) as out, open(src, "rb") as inp:
+        shutil.copyfileobj(inp, out, 1 << 20)
 
 
 class Cache:

@@ -46,7 +46,7 @@ Reproducible bytes
       chunk come from the data vintage
       (``vintage=``, or the newest ``vintage`` among mapping ``sources``), never from the clock.
       If no vintage can be read as a date, ``SOURCE_DATE_EPOCH`` is used when set, otherwise the
-      date is left out (an honest "unknown" rather than a made-up time); ``ModDate`` is never set.
+      date is left out (an honest "unknown" rather than an invented time); ``ModDate`` is never set.
     * SVG element ids are hashed with a fixed ``svg.hashsalt`` instead of a random UUID.
     * PNG: matplotlib writes no ``tIME`` chunk; the text chunks carry only the provenance.
     * Bytes are stable for one environment: another matplotlib, FreeType or zlib version may

@@ -1,6 +1,7 @@
 """Provenance helpers: hashes, versions and the git commit, recorded with every output."""
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.metadata
 import json
@@ -58,8 +59,13 @@ def git_commit(root: Path = REPO_ROOT) -> str | None:
     return sha + ("-dirty" if dirty else "")
 
 
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
-    """Write via a temp file in the same folder, then rename: readers never see half a file."""
+@contextlib.contextmanager
+def atomic_open(path: str | os.PathLike):
+    """Open ``path`` for binary writing via a temp file in the same folder, renamed on success.
+
+    Readers never see half a file, and an exception (or Ctrl-C) inside the block leaves any
+    previous file untouched and no temp file behind.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -69,14 +75,20 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
         os.umask(umask)
         os.fchmod(fd, 0o666 & ~umask)
         with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
+            yield fh
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    return path
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
+    """Write ``data`` to ``path`` atomically (see :func:`atomic_open`)."""
+    with atomic_open(path) as fh:
+        fh.write(data)
+    return Path(path)
 
 
 def atomic_write_text(path: str | os.PathLike, text: str, encoding: str = "utf-8") -> Path:

@@ -887,7 +887,7 @@ RUN_EPILOG = """\
 examples:
   clusterstats run                      # every notebook in notebooks/pipeline.yaml, skip unchanged
   clusterstats run --force              # run everything again
-  clusterstats run --pipeline my.yaml --output /tmp/nb --no-post-steps
+  clusterstats run --pipeline my.yaml --output build/nb-test --no-post-steps
 
 A notebook is skipped when its file, parameters, the files under data/, the package version and
 source code, key dependency versions and the kernel are unchanged since its last successful run
