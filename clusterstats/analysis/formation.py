@@ -149,9 +149,16 @@ def _spike_verdict(exact: pd.Series, placebo: pd.Series, alpha: float) -> tuple[
     if significant and top:
         return "supported", "stands out: significantly above the other years and the highest of all windows"
     if significant or top:
-        return "partly", ("significantly above the other years but not the highest window" if significant
-                          else "the highest window, but not significantly above the other years")
+        return "partly", ("is significantly above the other years but is not the highest window" if significant
+                          else "is the highest window, but not significantly above the other years")
     return "not supported", "does not stand out from the other years"
+
+
+def _constant_before_text(year: int, finding: str, verdict: str) -> str:
+    """Say whether an earlier window's result agrees with the guide's 'constant until 2016'."""
+    agreement = {"supported": "consistent with", "not supported": "contradicting",
+                 "partly": "partly contradicting"}[verdict]
+    return f"the {year} call window {finding}, {agreement} the guide's 'about constant until 2016'"
 
 
 def _window_rows(frame: pd.DataFrame, years: list[int], alpha: float, label: str,
@@ -221,7 +228,7 @@ def run_h1(window_call: str = CALL_2016, window_kind: str = "incentive",
             # The guide says formation was constant before 2016: a 2013 spike contradicts that.
             verdict = {"supported": "not supported", "not supported": "supported",
                        "partly": "partly"}[verdict]
-            text = f"the {years_[0]} call window {text}; the guide says formation was constant before 2016"
+            text = _constant_before_text(years_[0], text, verdict)
             h0 = f"the foundation rate in {years_[0]} equals that of the other years"
         else:
             text = f"the {years_[0]} call window {text}"
@@ -271,7 +278,7 @@ def run_h1(window_call: str = CALL_2016, window_kind: str = "incentive",
             if which == "constant before":
                 verdict = {"supported": "not supported", "not supported": "supported",
                            "partly": "partly"}[verdict]
-                text = f"the {years_[0]} call window {text}; the guide says formation was constant before 2016"
+                text = _constant_before_text(years_[0], text, verdict)
             else:
                 text = f"the {years_[0]} call window {text}"
             for part in parts:
