@@ -101,6 +101,11 @@ def build(results: str | Path | None = None, claims: str | Path | None = None,
              else pd.DataFrame(columns=["claim_id"]))
     if "claim_id" not in table.columns:
         table["claim_id"] = ""
+    # Runs with other parameters can repeat a row word for word (e.g. H4's all-unit comparison,
+    # written by each unit's run); show such a row once.
+    same = [c for c in ("hypothesis", "claim_id", "test", "method", "statistic", "p_value", "effect",
+                        "ci_low", "ci_high", "n", "verdict", "verdict_text") if c in table.columns]
+    table = table.drop_duplicates(subset=same) if same else table
 
     md: list[str] = ["# The guide's claims, tested", "",
                      "Each quantitative claim of the *Good Practices Guide on Clusters and Technology "

@@ -45,3 +45,13 @@ def test_unknown_results_column_is_refused():
     with pytest.raises(ValueError, match="unknown results column"):
         tidy_rows([{"test": "x"}], not_a_column=1)
     assert RESULT_COLUMNS.index("claim_id") == 1
+
+
+def test_rows_repeated_by_several_runs_are_shown_once(tmp_path):
+    row = {"test": "ratio", "method": "m", "effect": 2.5, "n": 6, "p_value": None}
+    for run in ("a", "b"):
+        write_rows(tidy_rows([row], hypothesis="H4", claim_id="C13", verdict="supported",
+                             verdict_text="same finding", run_id=run), f"h4_{run}", folder=tmp_path)
+    assemble(tmp_path)
+    out = report.build(results=tmp_path / "hypotheses.csv", figures=tmp_path, out_dir=tmp_path / "r")
+    assert out["markdown"].read_text().count("same finding") == 1
