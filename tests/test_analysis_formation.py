@@ -80,3 +80,16 @@ def test_h2_two_by_two_adds_up():
 def test_bad_parameters_fail_clearly(kwargs, match):
     with pytest.raises((ParameterError, ValueError), match=match):
         formation.run_h1(n_boot=0, **kwargs)
+
+
+def test_registry_overview_counts_match_the_raw_table():
+    """The overview figure's stage and member counts equal a csv-module count of bsmepa.csv."""
+    from clusterstats.analysis import registers
+
+    with open(data_dir() / "registry" / "bsmepa.csv", encoding="utf-8") as fh:
+        raw = [r for r in csv.DictReader(fh) if r["row_status"] != "missing_from_source"]
+    tables = registers.overview_tables()
+    members = tables["members"]
+    assert len(members) == sum(1 for r in raw if r["members"].strip())
+    assert tables["stage"].set_index("category")["clusters"].sum() == sum(
+        1 + bool(r.get("stage_2", "").strip()) for r in raw if r["stage"].strip())

@@ -76,3 +76,63 @@ def run_h0(alpha: float = 0.05, notebook: str = "00_registry_overview") -> Analy
     return Analysis(rows=table, tables={"comparison": comparison.reset_index()},
                     notes=[f"{MISSING_ROWS} BSMEPA rows missing from the text"], sources=[SOURCES],
                     vintage=GUIDE_DATE)
+
+
+def overview_tables() -> dict[str, pd.DataFrame]:
+    """Counts behind the registry overview: stages, founding years, seat regions, member counts.
+
+    Over the 53 printed BSMEPA rows (a cluster with two stages counts in both; a seat listing two
+    towns counts once in each town's region).
+    """
+    bsmepa = registry.load_bsmepa()
+    printed = bsmepa[bsmepa["row_status"] != "missing_from_source"]
+    stages = (pd.Series([s for lst in printed["stages"] for s in lst])
+              .value_counts().reindex(registry.STAGE_CATEGORIES, fill_value=0))
+    years = printed["founding_year"].dropna().astype(int).value_counts().sort_index()
+    regions = registry.nuts2_regions().set_index("nuts2")["name_latin"]
+    seats = registry.cluster_seats(registry.clusters())
+    seat_region = (seats.drop_duplicates(["cluster_id", "nuts2"])["nuts2"].value_counts()
+                   .reindex(regions.index, fill_value=0))
+    members = printed[["row", "members"]].dropna()
+    return {
+        "stage": pd.DataFrame({"category": stages.index.astype(str), "clusters": stages.to_numpy()}),
+        "founding_year": pd.DataFrame({"category": years.index.astype(str), "clusters": years.to_numpy()}),
+        "seat_nuts2": pd.DataFrame({"category": [regions[c] for c in seat_region.index],
+                                    "clusters": seat_region.to_numpy()}),
+        "members": pd.DataFrame({"category": "row " + members["row"].astype(str),
+                                 "clusters": members["members"].astype(int).to_numpy()}),
+    }
+
+
+def figure_overview(width: str = "double"):
+    """Four panels: BSMEPA stage, founding year, seat region, member counts (house style)."""
+    from matplotlib.ticker import MaxNLocator
+
+    from .. import figures
+
+    tables = overview_tables()
+    fig, axes = figures.new_figure(width, nrows=2, ncols=2, height_mm=130)
+    colour = figures.OKABE_ITO["blue"]
+    stage, year, region, members = (tables[k] for k in ("stage", "founding_year", "seat_nuts2", "members"))
+    axes[0, 0].bar(stage["category"], stage["clusters"], color=colour)
+    axes[0, 0].set_title("Development stage (BSMEPA)")
+    figures.set_ylabel(axes[0, 0], "Clusters", "number")
+    axes[0, 1].bar(year["category"].astype(int), year["clusters"], color=colour)
+    axes[0, 1].set_title("Founding year")
+    figures.set_ylabel(axes[0, 1], "Clusters", "number")
+    figures.set_time_xlabel(axes[0, 1])
+    axes[1, 0].barh(region["category"], region["clusters"], color=colour)
+    axes[1, 0].set_title("Seat planning region (NUTS 2)")
+    figures.set_xlabel(axes[1, 0], "Clusters", "number")
+    axes[1, 1].hist(members["clusters"], bins=range(0, 70, 5), color=colour)
+    axes[1, 1].set_title("Number of members")
+    figures.set_xlabel(axes[1, 1], "Members", "organisations per cluster")
+    figures.set_ylabel(axes[1, 1], "Clusters", "number")
+    for ax in axes.flat:
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+    axes[1, 0].xaxis.set_major_locator(MaxNLocator(integer=True))
+    axes[0, 0].tick_params(axis="x", labelrotation=20)
+    figures.add_source_note(fig, f"Source: {SOURCES}; seats via NSI EKATTE (data/geography). "
+                                 f"53 of the table's 72 rows are printed in the guide.")
+    plotted = pd.concat([t.assign(panel=name) for name, t in tables.items()], ignore_index=True)
+    return fig, plotted[["panel", "category", "clusters"]]
