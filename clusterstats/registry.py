@@ -205,6 +205,36 @@ def load_bsmepa(path: str | Path | None = None) -> pd.DataFrame:
     return df
 
 
+#: The annexes' data date: footnotes 9-10 of the guide ("The data is obtained on 22 April 2018").
+GUIDE_DATA_DATE = "2018-04-22"
+
+
+def _ranges(numbers: list[int]) -> str:
+    """[12, 13, 14, 31] -> "12-14, 31"."""
+    runs: list[list[int]] = []
+    for n in sorted(numbers):
+        if runs and n == runs[-1][-1] + 1:
+            runs[-1].append(n)
+        else:
+            runs.append([n])
+    return ", ".join(f"{r[0]}-{r[-1]}" if len(r) > 1 else f"{r[0]}" for r in runs)
+
+
+def bsmepa_coverage(table: pd.DataFrame | None = None) -> dict:
+    """How much of the BSMEPA table the guide's text holds, counted from the table itself.
+
+    Returns ``total`` and ``printed`` row counts, the ``missing`` row numbers, and ``text``, the
+    caveat every analysis of this table states (e.g. "53 of 72 rows printed; rows 12-18, 31-36,
+    59-64 are missing from the guide's text").
+    """
+    table = load_bsmepa() if table is None else table
+    missing = [int(r) for r in table.loc[table["row_status"] == "missing_from_source", "row"]]
+    total = len(table)
+    text = (f"BSMEPA table: {total - len(missing)} of {total} rows printed; rows {_ranges(missing)} "
+            "are missing from the guide's text")
+    return {"total": total, "printed": total - len(missing), "missing": missing, "text": text}
+
+
 def load_bronze_label(path: str | Path | None = None) -> pd.DataFrame:
     """Table 1: Bulgarian clusters with the ECEI Bronze label (10 rows), ``valid_until`` a date."""
     df, path = _read("bronze_label", path)

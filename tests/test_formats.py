@@ -44,18 +44,23 @@ def _check_tidy(df: pd.DataFrame, dims: list[str]) -> None:
     assert not df.duplicated(dims + ["time"]).any()
 
 
-def test_sdmx_csv_1_linear_matches_csv_module():
-    path = M / "rd_e_gerdtot" / "rd_e_gerdtot__custom_3182159_linear.csv"
-    df = read_eurostat_file(path)
-    dims = ["freq", "sectperf", "unit", "geo"]
-    _check_tidy(df, dims)
+def _assert_matches_csv_module(df, path, dims, expected_flag):
+    """Every row of an SDMX-CSV file, read with the csv module, equals the reader's cell."""
     got = _lookup(df, dims)
     with open(path, encoding="utf-8", newline="") as fh:
         rows = list(csv.DictReader(fh))
     assert len(rows) == len(df)
     for r in rows:
         v, f = got[tuple(r[d] for d in dims) + (r["TIME_PERIOD"],)]
-        assert _same(v, _num(r["OBS_VALUE"])) and f == r["OBS_FLAG"]
+        assert _same(v, _num(r["OBS_VALUE"])) and f == expected_flag(r)
+
+
+def test_sdmx_csv_1_linear_matches_csv_module():
+    path = M / "rd_e_gerdtot" / "rd_e_gerdtot__custom_3182159_linear.csv"
+    df = read_eurostat_file(path)
+    dims = ["freq", "sectperf", "unit", "geo"]
+    _check_tidy(df, dims)
+    _assert_matches_csv_module(df, path, dims, lambda r: r["OBS_FLAG"])
     assert df.attrs["format"] == "sdmx_csv_1"
     assert df.attrs["vintage"] == "2022-03-15T11:00:00"  # LAST UPDATE 15/03/22 11:00:00
     assert df.attrs["dataset"] == "rd_e_gerdtot"
@@ -70,15 +75,9 @@ def test_sdmx_csv_2_with_labels_matches_csv_module(name, dims):
     path = M / name
     df = read_eurostat_file(path)
     _check_tidy(df, dims)
-    got = _lookup(df, dims)
-    with open(path, encoding="utf-8", newline="") as fh:
-        rows = list(csv.DictReader(fh))
-    assert len(rows) == len(df)
-    for r in rows:
-        v, f = got[tuple(r[d] for d in dims) + (r["TIME_PERIOD"],)]
-        # the TSV writes confidentiality as "@C" after the flags; the reader does the same
-        want_flag = r["OBS_FLAG"] + (f"@{r['CONF_STATUS']}" if r["CONF_STATUS"] else "")
-        assert _same(v, _num(r["OBS_VALUE"])) and f == want_flag
+    # the TSV writes confidentiality as "@C" after the flags; the reader does the same
+    _assert_matches_csv_module(df, path, dims, lambda r: r["OBS_FLAG"] + (
+        f"@{r['CONF_STATUS']}" if r["CONF_STATUS"] else ""))
     assert df.attrs["format"] == "sdmx_csv_2"
     # the file's own code/label pairs are kept for reference
     assert df.attrs["labels"]["geo"]["BG31"] == "Severozapaden"

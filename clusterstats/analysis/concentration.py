@@ -197,8 +197,8 @@ def run(**parameters) -> Analysis:
 
     caveats = [f"{n} of {listed} listed clusters have a seat"]
     if p["register"] == "bsmepa":
-        caveats.append("BSMEPA table: 53 of 72 rows printed (rows 12-18, 31-36, 59-64 missing from "
-                       "the guide's text); BULSTAT and the Trade Register give no seats")
+        caveats.append(registry.bsmepa_coverage()["text"]
+                       + "; BULSTAT and the Trade Register give no seats")
     else:
         caveats.append("ABC list: its 12 'most active members' only, a selection not a census; "
                        "'Srednogorie' is a region (no district)")

@@ -32,7 +32,7 @@ from ._common import Analysis, finish_rows
 
 CALL_2016 = "BG16RFOP002-2.009"
 CALL_2013 = "BG161PO003-2.4.02"
-GUIDE_DATE = "2018-04-22"
+GUIDE_DATE = registry.GUIDE_DATA_DATE
 
 SELECTION_CAVEAT = (
     "BSMEPA's table lists clusters that filed for categorisation for the 2017 call: clusters "

@@ -1,6 +1,6 @@
 """H7 — the composition of public R&D budgets (GBARD by socio-economic objective, NABS 2007).
 
-The guide (p. 26–27, Table 2, seed lines 522–545) says only 11 % of Bulgaria's 2016 government
+The guide (section "Number and types of technology transfers made in Bulgaria", p. 32 ff. by its table of contents; Table 2, seed lines 522–545) says only 11 % of Bulgaria's 2016 government
 R&D budget went to "industrial production and technology" against over 47 % to the "general
 advancement of knowledge" (GUF + other sources), i.e. to "pure science" (claim C16).
 

@@ -1,6 +1,6 @@
 """H6 — product innovation new to the market, by enterprise size (Community Innovation Survey 2014).
 
-The guide (p. 26, seed lines 508–514, diagrams 10–11) says only 5.7 % of enterprises introduced
+The guide (section "Number and types of technology transfers made in Bulgaria", p. 32 ff. by its table of contents; seed lines 508–514, diagrams 10–11) says only 5.7 % of enterprises introduced
 products new to the market in 2014 (claim C14), and that the share rises with enterprise size
 (C15). The source is Eurostat's CIS 2014 (``inn_cis9_*`` tables; metadata:
 https://ec.europa.eu/eurostat/cache/metadata/en/inn_cis9_esms.htm). CIS covers enterprises with
@@ -53,7 +53,8 @@ _NOT_INDICATOR = {"freq", "unit", "geo", "time", "value", "flag", "nace_r2", "si
 C14 = "Only 5.7 % of enterprises introduced products new to the market in 2014."
 C15 = "The share of enterprises with new-to-market products rises with enterprise size."
 GUIDE_SHARE = 5.7
-REF_GUIDE = "Good Practices Guide on Clusters and Technology Transfers - Bulgaria (2018), p. 26, diagrams 10-11"
+REF_GUIDE = ("Good Practices Guide on Clusters and Technology Transfers - Bulgaria (2018), section "
+             "'Number and types of technology transfers made in Bulgaria' (p. 32 ff.), diagrams 10-11, seed lines 508-518")
 DATABASE_URL = "https://ec.europa.eu/eurostat/databrowser/"
 METADATA_URL = "https://ec.europa.eu/eurostat/cache/metadata/en/inn_cis9_esms.htm"
 

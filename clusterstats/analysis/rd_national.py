@@ -1,6 +1,6 @@
 """H5 — a country's R&D intensity (GERD % of GDP) against the EU: trend and rank.
 
-The guide (p. 26, seed lines 492 and 499) says Bulgaria's R&D intensity is "relatively stable
+The guide (section "Number and types of technology transfers made in Bulgaria", p. 32 ff. by its table of contents; seed lines 492 and 499) says Bulgaria's R&D intensity is "relatively stable
 through the years, with a slight upward trend after 2010" (claim C10), and that in 2016 it is
 "well below the EU average and only four countries allocate less than Bulgaria" (C11).
 
@@ -32,7 +32,8 @@ DATASET = "rd_e_gerdtot"
 C10 = "Bulgaria's R&D intensity (% of GDP) has been relatively stable, with a slight upward trend after 2010."
 C11 = ("In 2016 Bulgaria's R&D intensity is well below the EU average and only four member states "
        "spend less.")
-REF_GUIDE = "Good Practices Guide on Clusters and Technology Transfers - Bulgaria (2018), p. 26"
+REF_GUIDE = ("Good Practices Guide on Clusters and Technology Transfers - Bulgaria (2018), section "
+             "'Number and types of technology transfers made in Bulgaria' (p. 32 ff.), seed lines 492-506")
 UNIT = "% of GDP"
 
 

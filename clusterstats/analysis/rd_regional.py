@@ -1,6 +1,6 @@
 """H4 — regional R&D disparity: how far the leading NUTS 2 region is ahead of the others.
 
-The guide (p. 27, seed line 549) says the South-west (BG41) spends 7–14 times more on R&D than
+The guide (section "Number and types of technology transfers made in Bulgaria", p. 32 ff. by its table of contents; seed line 549) says the South-west (BG41) spends 7–14 times more on R&D than
 each other region (claim C12), that the five others together spend about half as much as the
 South-west, and that South central (BG42) ranks second (C13). It does not say in which unit.
 The ratio depends heavily on the unit, so this module computes it in every unit the data allow
@@ -73,7 +73,8 @@ C13 = ("The five other regions together spend about half as much on R&D as the S
 GUIDE_RANGE = (7.0, 14.0)
 #: "2 times less": we read "about half" as a leader / total-of-others ratio in [1.5, 2.5]
 ABOUT_TWO = (1.5, 2.5)
-REF_GUIDE = "Good Practices Guide on Clusters and Technology Transfers - Bulgaria (2018), p. 27"
+REF_GUIDE = ("Good Practices Guide on Clusters and Technology Transfers - Bulgaria (2018), section "
+             "'Number and types of technology transfers made in Bulgaria' (p. 32 ff.), seed line 549")
 
 
 # --------------------------------------------------------------------------------------------

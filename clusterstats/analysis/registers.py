@@ -14,9 +14,8 @@ from ..params import check_alpha
 from ..stats._tidy import result_frame, result_row
 from ._common import Analysis, finish_rows
 
-GUIDE_DATE = "2018-04-22"
+GUIDE_DATE = registry.GUIDE_DATA_DATE
 SOURCES = f"guide annexes (BULSTAT, Trade Register, BSMEPA lists), data date {GUIDE_DATE}; data/registry/"
-MISSING_ROWS = 19
 
 
 def run_h0(alpha: float = 0.05, notebook: str = "00_registry_overview") -> Analysis:
@@ -27,6 +26,8 @@ def run_h0(alpha: float = 0.05, notebook: str = "00_registry_overview") -> Analy
     stages = pd.Series([s for lst in printed["stages"] for s in lst]).value_counts()
     start_up, developing = int(stages.get("start-up", 0)), int(stages.get("developing", 0))
     params = {"alpha": alpha}
+    coverage = registry.bsmepa_coverage(bsmepa)
+    missing_rows = len(coverage["missing"])
     rows = []
 
     def add(claim_id, test, effect, guide, verdict, text, n, **extra):
@@ -37,7 +38,7 @@ def run_h0(alpha: float = 0.05, notebook: str = "00_registry_overview") -> Analy
             hypothesis="H0", notebook=notebook, parameters=params, claim_id=claim_id,
             claim=guide, h0="the guide's number equals the annex's", h1="it differs",
             verdict=verdict, verdict_text=text,
-            caveats=f"{MISSING_ROWS} BSMEPA rows (12-18, 31-36, 59-64) are missing from the guide's text",
+            caveats=coverage["text"],
             data_sources=SOURCES, data_vintage=GUIDE_DATE))
 
     n_bulstat = int(comparison.loc["clusters registered with BULSTAT", "data_value"])
@@ -67,14 +68,14 @@ def run_h0(alpha: float = 0.05, notebook: str = "00_registry_overview") -> Analy
         ci_low=ci.low, ci_high=ci.high, ci_level=1 - alpha, unit="share",
         reference="Clopper & Pearson (1934) Biometrika 26:404-413")
     known = int(comparison.loc["founding year known", "data_value"])
-    possible = known <= 42 <= known + MISSING_ROWS
+    possible = known <= 42 <= known + missing_rows
     add("C04", "founding year known", known, "founding year known for 42 of 66",
         "inconclusive" if possible else "not supported",
-        f"The printed rows give a founding year for {known}; with {MISSING_ROWS} rows missing the guide's 42 "
+        f"The printed rows give a founding year for {known}; with {missing_rows} rows missing the guide's 42 "
         f"is {'possible but cannot be checked' if possible else 'impossible'}.", 47)
     table = pd.concat(rows, ignore_index=True)
     return Analysis(rows=table, tables={"comparison": comparison.reset_index()},
-                    notes=[f"{MISSING_ROWS} BSMEPA rows missing from the text"], sources=[SOURCES],
+                    notes=[coverage["text"]], sources=[SOURCES],
                     vintage=GUIDE_DATE)
 
 
@@ -133,6 +134,6 @@ def figure_overview(width: str = "double"):
     axes[1, 0].xaxis.set_major_locator(MaxNLocator(integer=True))
     axes[0, 0].tick_params(axis="x", labelrotation=20)
     figures.add_source_note(fig, f"Source: {SOURCES}; seats via NSI EKATTE (data/geography). "
-                                 f"53 of the table's 72 rows are printed in the guide.")
+                                 f"{registry.bsmepa_coverage()['text']}.")
     plotted = pd.concat([t.assign(panel=name) for name, t in tables.items()], ignore_index=True)
     return fig, plotted[["panel", "category", "clusters"]]

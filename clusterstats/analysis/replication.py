@@ -51,15 +51,15 @@ from ..provenance import atomic_write_text
 
 NOTEBOOK = "guide_replication.ipynb"
 GUIDE = "Good Practices Guide on Clusters and Technology Transfers - Bulgaria (2018)"
-GUIDE_DATA_DATE = "2018-04-22"  # the annexes' data date (guide p. 54)
-BSMEPA_ROWS = 72
+GUIDE_DATA_DATE = registry.GUIDE_DATA_DATE  # the annexes' data date (guide p. 54, footnotes 9-10)
 STAGE_ORDER = ["start-up", "developing", "developed", "uncategorised"]
 
 REGISTRY_SOURCE = {"publisher": GUIDE, "dataset": "annex: clusters categorised by BSMEPA",
                    "file": "data/registry/bsmepa.csv", "vintage": GUIDE_DATA_DATE}
-NOTE_BSMEPA = (f"Source: {GUIDE}, annex 'clusters categorised by BSMEPA' (data of "
-               f"{GUIDE_DATA_DATE}); 53 of its 72 numbered rows are printed, rows 12–18, 31–36 "
-               "and 59–64 are missing from the guide's text.")
+def note_bsmepa() -> str:
+    """The source line of every figure drawn from the BSMEPA table, with its coverage counted."""
+    return (f"Source: {GUIDE}, annex 'clusters categorised by BSMEPA' (data of "
+            f"{GUIDE_DATA_DATE}); {registry.bsmepa_coverage()['text']}.")
 
 #: Figure name -> function; the notebook and the tests walk this table.
 FIGURES: dict[str, Callable[..., tuple[Any, pd.DataFrame]]] = {}
@@ -179,9 +179,10 @@ def diagram_02_stages(width: str = "single", bsmepa: pd.DataFrame | None = None)
     open_ = data[data["status"] == "missing, stage open"]
     open_text = "; ".join(f"{int(n)} missing rows lie between {s} rows, stage unknown"
                           for s, n in zip(open_["stage"], open_["clusters"]))
-    cf.add_source_note(fig, NOTE_BSMEPA + (f" Row {two[0]} carries two stages and counts in both. "
+    cf.add_source_note(fig, note_bsmepa() + (f" Row {two[0]} carries two stages and counts in both. "
                                            if two else " ") + (open_text + ". " if open_text else "")
-                       + "The guide speaks of 78 unions; the annex numbers 72.")
+                       + f"The guide speaks of 78 unions; the annex numbers "
+                         f"{registry.bsmepa_coverage(bsmepa)['total']}.")
     return fig, _finish(data, [REGISTRY_SOURCE], GUIDE_DATA_DATE)
 
 
@@ -241,7 +242,7 @@ def diagram_03_age(width: str = "double", cluster_table: pd.DataFrame | None = N
     secondary.xaxis.set_major_locator(MaxNLocator(integer=True))
     secondary.set_xlabel("Age in 2018 (years)", fontsize=cf.SMALL_FONT_PT)
     cf.add_source_note(fig, (
-        NOTE_BSMEPA + " Second panel: BULSTAT annex (243 codes, branches dropped), codes dated by an "
+        note_bsmepa() + " Second panel: BULSTAT annex (243 codes, branches dropped), codes dated by an "
         "isotonic fit of code on the known founding years (clusterstats.analysis.formation); "
         f"{reg.attrs['before_range']} codes older than the first calibration point and "
         f"{reg.attrs['undated']} undated codes are not shown. Rounding: {rounding}."))
@@ -299,7 +300,7 @@ def diagram_04_seats(width: str = "single", cluster_table: pd.DataFrame | None =
     cf.set_xlabel(ax, "Clusters", "number")
     ax.legend(loc="lower right")
     a = data.attrs
-    cf.add_source_note(fig, NOTE_BSMEPA + f" {a['with_seat']} of the {a['clusters']} printed clusters "
+    cf.add_source_note(fig, note_bsmepa() + f" {a['with_seat']} of the {a['clusters']} printed clusters "
                        f"name a seat; {a['two_town']} name two towns. Towns resolved through NSI EKATTE.")
     return fig, _finish(data, [REGISTRY_SOURCE, "NSI EKATTE (data/geography)"], GUIDE_DATA_DATE)
 
@@ -350,7 +351,7 @@ def diagram_05_sectors(width: str = "double"):
     else:
         ax.legend(loc="lower right")
     low = int(data["low_confidence"].sum())
-    cf.add_source_note(fig, NOTE_BSMEPA + f" Free-text sectors of the {data.attrs['clusters']} "
+    cf.add_source_note(fig, note_bsmepa() + f" Free-text sectors of the {data.attrs['clusters']} "
                        "printed clusters with a sector, grouped into NACE Rev. 2 groups by the "
                        f"reviewed map data/registry/sector_nace_map.csv ({low} texts name two "
                        "sectors: the first is taken).")
@@ -405,7 +406,7 @@ def diagram_06_members(width: str = "single", bsmepa: pd.DataFrame | None = None
     cf.set_xlabel(ax, "Members", "number of member organisations")
     cf.set_ylabel(ax, "Clusters", "number")
     ax.legend(loc="upper right")
-    cf.add_source_note(fig, NOTE_BSMEPA + f" Member counts known for {data.attrs['known']} of the "
+    cf.add_source_note(fig, note_bsmepa() + f" Member counts known for {data.attrs['known']} of the "
                        f"{data.attrs['printed']} printed rows.")
     return fig, _finish(data, [REGISTRY_SOURCE], GUIDE_DATA_DATE)
 

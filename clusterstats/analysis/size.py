@@ -39,9 +39,8 @@ GUIDE = {"known": 43, "foreign": 3, "largest": 63, "smallest": (6, 7)}
 DEFAULTS = dict(low=10, high=30, n_boot=9999, seed=0, alpha=0.05)
 SOURCE = ("Good Practices Guide on Clusters and Technology Transfers - Bulgaria (2018), BSMEPA "
           "annex (data of 22 April 2018)")
-CAVEATS = ("BSMEPA table: 53 of 72 rows printed (rows 12-18, 31-36, 59-64 missing from the "
-           "guide's text); member counts as the guide's authors found them on websites in 2018; "
-           "row 55 '13+' counted as 13")
+CAVEATS_MEMBERS = ("member counts as the guide's authors found them on websites in 2018; "
+                   "row 55 '13+' counted as 13")
 
 
 def output_name(parameters: dict, stem: str = NOTEBOOK.removesuffix(".ipynb")) -> str:
@@ -179,7 +178,8 @@ def run(**parameters) -> Analysis:
         rows.append(share_rows(exact, " (sensitivity: '13+' rows dropped)"))
 
     out = pd.concat(rows, ignore_index=True)
-    out["claim_id"], out["claim"], out["caveats"] = CLAIM_ID, CLAIM, CAVEATS
+    out["claim_id"], out["claim"] = CLAIM_ID, CLAIM
+    out["caveats"] = f"{registry.bsmepa_coverage()['text']}; {CAVEATS_MEMBERS}"
     vintage = "2018-04-22 (guide annex data)"
     out = finish_rows(out, hypothesis=HYPOTHESIS, notebook=NOTEBOOK, parameters=p,
                       data_sources=SOURCE, data_vintage=vintage)

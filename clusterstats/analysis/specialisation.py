@@ -270,7 +270,7 @@ def run(**parameters) -> Analysis:
         data_name = f"Eurostat lfst_r_lfe2en2 (employed 15+, LFS), {year_used}, 6 NUTS 2 regions"
     caveats = "; ".join([
         f"{n_units} of {n_all} printed BSMEPA clusters have both a seat and a mappable sector",
-        "BSMEPA rows 12-18, 31-36, 59-64 missing from the guide's text",
+        registry.bsmepa_coverage()["text"],
         "sectors hand-mapped from free text to broad NACE groups (data/registry/sector_nace_map.csv)",
         "first-listed seat town used for two-town seats; a seat is not where members work",
         "employer enterprises of the business economy only" if p["level"] == "nuts3" else
