@@ -11,6 +11,14 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
+# Record which shipped data files this process reads (a run's inputs, for its manifest and its
+# fingerprint): see clusterstats.provenance.track_reads. Started at import so that files read
+# while modules load (data/claims.yaml) count too.
+from . import _paths as _p  # noqa: E402
+from .provenance import track_reads as _track_reads  # noqa: E402
+
+_track_reads(_p.data_dir())
+
 __all__ = ["__version__", "get_eurostat", "read_eurostat_file"]
 
 

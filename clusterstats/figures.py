@@ -659,7 +659,7 @@ def _csv_bytes(data: pd.DataFrame) -> bytes:
 
 def figure_provenance(name: str, *, data: pd.DataFrame, sources, vintage=None, params=None,
                       notebook=None, input_files: Sequence[str | os.PathLike] = (),
-                      title: str | None = None) -> dict[str, Any]:
+                      title: str | None = None, run: str | None = None) -> dict[str, Any]:
     """The provenance record embedded in the figure files: no git commit and no clock, so it is
     the same for the same inputs (``save_figure`` adds the commit to the sidecar)."""
     data_csv = _csv_bytes(data)
@@ -677,6 +677,7 @@ def figure_provenance(name: str, *, data: pd.DataFrame, sources, vintage=None, p
         inputs.append({"file": _portable_path(p), "sha256": sha256_file(p)})
     return {
         "figure": name,
+        "run": run,
         "title": title,
         "sources": srcs,
         "vintage": vintage,
@@ -706,7 +707,7 @@ def save_figure(fig, name: str, *, data: pd.DataFrame,
                 notebook: str | None = None, folder: str | Path | None = None,
                 title: str | None = None, input_files: Sequence[str | os.PathLike] = (),
                 embed_commit: bool = False, source_note: str | bool | None = None,
-                tight: bool | None = None) -> dict[str, Path]:
+                tight: bool | None = None, run: str | None = None) -> dict[str, Path]:
     """Write ``fig`` as PDF, SVG, PNG (300 dpi) with the plotted data (CSV) and provenance (JSON).
 
     ``sources``: strings (``"Eurostat rd_e_gerdtot"``) or mappings such as
@@ -718,6 +719,8 @@ def save_figure(fig, name: str, *, data: pd.DataFrame,
     commit; see the module docstring). The sidecar always has it.
     ``source_note``: ``None`` adds a source line built from ``sources`` if the figure has none;
     a string sets that line; ``False`` leaves the figure as it is.
+    ``run``: the name of the run that made the figure (:class:`clusterstats.context.RunContext`
+    passes it; the figure then lives in ``figures/<run>/``).
     ``tight``: crop to the drawn content (``bbox_inches="tight"``). Default: only for figures
     without a layout engine, so house-style figures keep their exact column width.
 
@@ -729,7 +732,8 @@ def save_figure(fig, name: str, *, data: pd.DataFrame,
     folder = Path(folder) if folder is not None else figures_dir()
     csv_bytes = _csv_bytes(data)
     prov = figure_provenance(name, data=data, sources=sources, vintage=vintage, params=params,
-                             notebook=notebook, input_files=input_files, title=title or name)
+                             notebook=notebook, input_files=input_files, title=title or name,
+                             run=run)
     commit = git_commit()
     embedded = dict(prov)
     embedded["embedded_git_commit"] = commit if embed_commit else None

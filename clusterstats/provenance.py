@@ -101,3 +101,57 @@ def atomic_write_text(path: str | os.PathLike, text: str, encoding: str = "utf-8
 def atomic_write_json(path: str | os.PathLike, obj: Any) -> Path:
     return atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False,
                                               default=str) + "\n")
+
+
+# ---------------------------------------------------------------------------------------------
+# which shipped data files a run read (the run's inputs, for its manifest and fingerprint)
+# ---------------------------------------------------------------------------------------------
+_READS: dict[str, None] = {}
+_TRACKED_ROOTS: list[Path] = []
+
+
+def _audit_open(event: str, args: tuple) -> None:
+    # sys.audit fires "open" for builtins.open/io.open (pandas, gzip, yaml ... all go through it)
+    if event != "open" or not _TRACKED_ROOTS or not args or not isinstance(args[0], (str, Path)):
+        return
+    mode = args[1] if len(args) > 1 and isinstance(args[1], str) else "r"
+    if any(m in mode for m in "wax+"):
+        return
+    path = os.path.abspath(args[0])
+    for root in _TRACKED_ROOTS:
+        if path.startswith(str(root) + os.sep):
+            _READS.setdefault(path)
+            return
+
+
+def track_reads(root: str | os.PathLike) -> None:
+    """Start recording every file opened for reading below ``root`` (e.g. ``data/``).
+
+    Uses a Python audit hook (PEP 578) on the ``open`` event, so every loader (pandas, yaml, gzip,
+    the snapshot and register readers) is covered without each one having to remember to report.
+    Files read by C libraries that bypass Python's ``open`` (GDAL through pyogrio) are recorded by
+    calling :func:`record_read` explicitly. The hook is installed once per process.
+    """
+    import sys
+
+    root = Path(root).resolve()
+    if root not in _TRACKED_ROOTS:
+        _TRACKED_ROOTS.append(root)
+    if not getattr(track_reads, "_installed", False):
+        sys.addaudithook(_audit_open)
+        track_reads._installed = True  # type: ignore[attr-defined]
+
+
+def record_read(path: str | os.PathLike) -> None:
+    """Record that ``path`` was read (for readers that do not go through Python's ``open``)."""
+    _READS.setdefault(os.path.abspath(path))
+
+
+def files_read(root: str | os.PathLike | None = None) -> list[Path]:
+    """The files recorded by :func:`track_reads`/:func:`record_read`, in first-read order,
+    limited to those below ``root`` when given."""
+    paths = [Path(p) for p in _READS]
+    if root is not None:
+        base = Path(root).resolve()
+        paths = [p for p in paths if base in p.parents]
+    return [p for p in paths if p.is_file()]

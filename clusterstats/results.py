@@ -41,6 +41,14 @@ RESULT_COLUMNS = [
     "data_vintage",
     "reference",       # the method's literature reference
     "notebook", "parameters", "run_id",
+    # added with the declared hypotheses (issues 10, 11); older tables lack them
+    "part",            # the claim part this row tests (data/claims.yaml), e.g. "C08.range"
+    "role",            # primary / sensitivity / diagnostic / descriptive (only the first two judged)
+    "family",          # multiple-testing family: the claim within the run
+    "p_holm",          # p-value adjusted by Holm within the family (verdicts use this)
+    "q_bh",            # Benjamini-Hochberg q over every p-value of the assembled table
+    "rule",            # the verdict rule applied (clusterstats.rules)
+    "verdict_sensitivity",  # the verdict under the claim's alternative thresholds
 ]
 
 VERDICTS = ("supported", "not supported", "partly", "not testable offline", "inconclusive")
@@ -74,20 +82,46 @@ def write_rows(rows: pd.DataFrame, name: str, folder: str | Path | None = None) 
     return atomic_write_text(folder / "rows" / f"{name}.csv", buf.getvalue())
 
 
-def assemble(folder: str | Path | None = None) -> pd.DataFrame:
-    """Concatenate ``rows/*.csv`` into ``hypotheses.csv`` (sorted, stable) and return it."""
+def assemble(folder: str | Path | None = None, runs: list[str] | None = None) -> pd.DataFrame:
+    """Concatenate run row files into ``hypotheses.csv`` (sorted, stable) and return it.
+
+    ``runs``: the names of the runs that define the table (``rows/<run>.csv`` each); a missing one
+    is an error. ``None`` takes every file in ``rows/`` (for a batch's own folder). The
+    Benjamini–Hochberg q-value over every p-value in the table is (re)computed into ``q_bh``.
+    """
     folder = Path(folder) if folder is not None else results_dir()
-    files = sorted((folder / "rows").glob("*.csv"))
+    if runs is None:
+        files = sorted((folder / "rows").glob("*.csv"))
+    else:
+        files = [folder / "rows" / f"{name}.csv" for name in runs]
+        missing = [f.name for f in files if not f.is_file()]
+        if missing:
+            raise FileNotFoundError(f"{folder / 'rows'}: no rows for run(s) {', '.join(missing)}")
     if not files:
         table = pd.DataFrame(columns=RESULT_COLUMNS)
     else:
         table = pd.concat([pd.read_csv(f, dtype=str, keep_default_na=False) for f in files],
                           ignore_index=True)
         table = table.sort_values(["hypothesis", "test", "run_id"], kind="stable")
+    table = _with_q_values(table)
     buf = io.StringIO()
     table.to_csv(buf, index=False, lineterminator="\n")
     atomic_write_text(folder / "hypotheses.csv", buf.getvalue())
     return table
+
+
+def _with_q_values(table: pd.DataFrame) -> pd.DataFrame:
+    """``q_bh`` over every row with a p-value (Benjamini-Hochberg across the whole table)."""
+    from .stats.multiplicity import benjamini_hochberg
+
+    table = table.copy()
+    for col in RESULT_COLUMNS:
+        if col not in table.columns:
+            table[col] = ""
+    q = benjamini_hochberg(pd.to_numeric(table["p_value"], errors="coerce"))
+    table["q_bh"] = [f"{v:.6g}" if v == v else "" for v in q]
+    extra = [c for c in table.columns if c not in RESULT_COLUMNS]
+    return table[RESULT_COLUMNS + extra]
 
 
 # ---------------------------------------------------------------------------------------------

@@ -68,6 +68,21 @@ def test_rows_carry_claim_and_valid_verdicts(analysis):
     assert set(rows["claim_id"]) == {"C08"} and set(rows["hypothesis"]) == {"H8"}
     assert rows["verdict"].dropna().isin(["supported", "not supported", "partly",
                                           "inconclusive"]).all()
+    # only rows that test a declared part carry a verdict; descriptive rows (the median) none
+    assert rows.loc[rows["role"] == "descriptive", "verdict"].isna().all()
+    assert rows.loc[rows["role"] == "primary", "verdict"].notna().all()
+
+
+def test_verdicts_follow_the_declared_rules(analysis):
+    by_part = analysis.rows[analysis.rows["role"] == "primary"].set_index("part")
+    # 24/32 with a Wilson interval above one half: positive evidence for "mainly"
+    assert by_part.loc["C08.range", "verdict"] == "supported"
+    assert by_part.loc["C08.range", "rule"] == "interval_inside"
+    assert "low=0.6: inconclusive" in by_part.loc["C08.range", "verdict_sensitivity"]
+    # at least 5 clusters have foreign members: the guide's 3 is contradicted
+    assert by_part.loc["C08.foreign", "verdict"] == "not supported"
+    # 32 counts printed, up to 19 more missing: 43 can be neither confirmed nor refuted
+    assert by_part.loc["C08.known", "verdict"] == "inconclusive"
 
 
 @pytest.mark.parametrize("kwargs, match", [

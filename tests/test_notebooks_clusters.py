@@ -47,7 +47,8 @@ def _check_outputs(fig: Path, res: Path, stem: str, name: str) -> pd.DataFrame:
     suffix = name.removeprefix(stem)
     for f in figs:
         for ext in ("png", "pdf", "svg", "csv", "provenance.json"):
-            assert (fig / f"{f}{suffix}.{ext}").exists(), f"{f}{suffix}.{ext}"
+            flat, per_run = fig / f"{f}{suffix}.{ext}", fig / name / f"{f}.{ext}"
+            assert flat.exists() or per_run.exists(), per_run
     rows = pd.read_csv(res / "rows" / f"{name}.csv", keep_default_na=False)
     assert list(rows.columns[:len(RESULT_COLUMNS)]) == RESULT_COLUMNS
     assert set(rows["hypothesis"]) == {hyp}
@@ -88,7 +89,7 @@ def test_papermill_command_line_with_a_non_default_alpha(tmp_path):
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     rows = _check_outputs(tmp_path / "fig", tmp_path / "res", "h8_cluster_size",
-                          "h8_cluster_size__alpha-0.1_n_boot-999")
+                          "h8_cluster_size__alpha-0.1__n_boot-999")
     ci = pd.to_numeric(rows["ci_level"].replace("", None)).dropna().tolist()
     assert ci and ci == pytest.approx([0.9] * len(ci))
     assert json.loads(rows["parameters"].iloc[0])["alpha"] == 0.1

@@ -41,9 +41,12 @@ def snapshot_vintage(frames: Iterable[pd.DataFrame]) -> str:
 
 
 def finish_rows(rows: pd.DataFrame | list[dict], *, hypothesis: str, notebook: str,
-                parameters: dict, data_sources: str, data_vintage: str, **context: Any) -> pd.DataFrame:
-    """Attach the run context every results row carries."""
-    run_id = f"{notebook}:{json.dumps(parameters, sort_keys=True, default=str)}"
+                parameters: dict, data_sources: str, data_vintage: str, run_id: str | None = None,
+                **context: Any) -> pd.DataFrame:
+    """Attach the run context every results row carries (``run_id``: the run's name, see
+    :class:`clusterstats.context.RunContext`)."""
+    if run_id is None:
+        run_id = f"{notebook}:{json.dumps(parameters, sort_keys=True, default=str)}"
     return tidy_rows(rows, hypothesis=hypothesis, notebook=notebook, parameters=parameters,
                      data_sources=data_sources, data_vintage=data_vintage, run_id=run_id, **context)
 

@@ -710,7 +710,7 @@ def _map_labels(fig) -> str:
 def map_rd_intensity(width: str = "single", year: int = 2016, country: str = "BG",
                      nuts_year: int = 2016):
     """GERD % of GDP by NUTS 2 region in ``year`` (Eurostat tgs00042), flags printed by values."""
-    from .. import figures as cf, maps
+    from .. import maps
     from ..snapshot import load_snapshot
 
     t = load_snapshot("tgs00042")

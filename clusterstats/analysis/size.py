@@ -23,22 +23,22 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .. import registry
+from .. import claims, registry
 from ..params import ParameterError, check_alpha
 from ..stats.distribution import median_bootstrap_ci, share_in_range
+from ..context import RunContext
+from ..hypothesis import Evidence, Hypothesis
 from . import _common
-from ._common import Analysis, finish_rows
+from ._common import finish_rows
 
 NOTEBOOK = "h8_cluster_size.ipynb"
 HYPOTHESIS = "H8"
 CLAIM_ID = "C08"
-CLAIM = ("Member counts are known for 43 clusters, 3 have foreign members, the largest (63) is "
-         "the Electric Vehicles Industrial Cluster, the smallest have 6-7, and most have between "
-         "10 and 30 members (guide, seed line 203).")
-GUIDE = {"known": 43, "foreign": 3, "largest": 63, "smallest": (6, 7)}
+CLAIM = claims.load()[CLAIM_ID].claim
 DEFAULTS = dict(low=10, high=30, n_boot=9999, seed=0, alpha=0.05)
 SOURCE = ("Good Practices Guide on Clusters and Technology Transfers - Bulgaria (2018), BSMEPA "
           "annex (data of 22 April 2018)")
+VINTAGE = "2018-04-22 (guide annex data)"
 CAVEATS_MEMBERS = ("member counts as the guide's authors found them on websites in 2018; "
                    "row 55 '13+' counted as 13")
 
@@ -78,127 +78,150 @@ def member_table() -> pd.DataFrame:
 def _row(**fields) -> dict:
     base = {"statistic": pd.NA, "p_value": pd.NA, "ci_low": pd.NA, "ci_high": pd.NA,
             "ci_level": pd.NA, "reference": "descriptive count over the printed rows",
-            "note": pd.NA}
+            "note": pd.NA, "h0": "-", "role": "primary"}
     base.update(fields)
     return base
 
 
-def run(**parameters) -> Analysis:
-    """Run H8; parameters as :data:`DEFAULTS` (unknown names raise ParameterError)."""
-    unknown = set(parameters) - set(DEFAULTS)
-    if unknown:
-        raise ParameterError(f"unknown parameter(s) {sorted(unknown)}; valid: {sorted(DEFAULTS)}")
-    p = check_parameters(**{**DEFAULTS, **parameters})
-    ci = 1 - p["alpha"]
-    low, high = p["low"], p["high"]
-    m = member_table()
+def _rows_list(frame: pd.DataFrame) -> str:
+    return ", ".join(map(str, frame["row"]))
+
+
+def guide_statement_rows(m: pd.DataFrame) -> pd.DataFrame:
+    """The guide's specific statements (known counts, foreign members, largest, smallest) as
+    rows: each effect is what the printed rows give, each interval what the missing rows allow."""
     known = m.dropna(subset=["members"])
     values = known["members"].astype(float)
-    n_printed, n_known = len(m), len(known)
-    at_least = known[known["members_at_least"].fillna(False).astype(bool)]
-
-    # --- the guide's specific statements ------------------------------------------------------
-    n_missing = 19
+    missing = len(registry.bsmepa_coverage()["missing"])
     foreign = m.dropna(subset=["foreign_members"])
-    n_foreign_count_cell = int((foreign["foreign_source"] == "count cell").sum())
+    in_count_cell = foreign[foreign["foreign_source"] == "count cell"]
     top = known.loc[values.idxmax()]
     smallest = known[values == values.min()]
-    small67 = known[values.isin(list(GUIDE["smallest"]))]
-    checks = [
-        _row(test="member counts known (guide: 43)", method="count of printed rows with a member count",
-             effect_name="clusters with a known member count", effect=float(n_known), n=n_printed,
-             unit="clusters", h0="-", h1="member counts are known for 43 clusters",
-             verdict="inconclusive",
-             verdict_text=(f"{n_known} of the {n_printed} printed rows give a member count; the 19 "
-                           f"missing rows would need {GUIDE['known'] - n_known} counts to reach the "
-                           "guide's 43, so the figure cannot be checked."
-                           if n_known < GUIDE["known"] <= n_known + n_missing else
-                           f"{n_known} of the {n_printed} printed rows give a member count.")),
-        _row(test="clusters with foreign members (guide: 3)",
+    return pd.DataFrame([
+        _row(test="member counts known", part="C08.known",
+             method="printed rows with a member count; the interval adds every missing row",
+             effect_name="clusters with a known member count", effect=float(len(known)),
+             ci_low=float(len(known)), ci_high=float(len(known) + missing), n=len(m), unit="clusters",
+             h1="member counts are known for the guide's number of clusters",
+             note=f"{missing} rows of the annex are missing from the guide's text"),
+        _row(test="clusters with foreign members", part="C08.foreign",
              method="printed rows with a foreign-member count, from the count cell or the member-type text",
              effect_name="clusters with foreign members", effect=float(len(foreign)),
-             statistic=float(n_foreign_count_cell), n=n_printed, unit="clusters", h0="-",
-             h1="3 clusters have foreign members",
-             verdict="supported" if len(foreign) == GUIDE["foreign"] else "partly",
-             verdict_text=(f"{n_foreign_count_cell} rows state foreign members in the count cell "
-                           f"(rows {', '.join(map(str, foreign.loc[foreign['foreign_source'] == 'count cell', 'row']))}), "
-                           "matching the guide's 3; but the member-type text of rows "
-                           f"{', '.join(map(str, foreign.loc[foreign['foreign_source'] != 'count cell', 'row']))} "
-                           f"names foreign members too, so at least {len(foreign)} clusters have them."),
-             note="statistic = rows with the foreign count in the count cell"),
-        _row(test="largest cluster (guide: 63, Electric Vehicles Industrial Cluster)",
-             method="maximum member count over the printed rows",
-             effect_name="largest member count", effect=float(top["members"]), n=n_known,
-             unit="members", h0="-", h1="the largest cluster has 63 members (EVIC)",
-             verdict="supported" if int(top["members"]) == GUIDE["largest"] else "not supported",
-             verdict_text=f"Row {int(top['row'])} ({top['name']}) has {int(top['members'])} members, "
-                          "the largest printed count; a missing row could in principle be larger."),
-        _row(test="smallest clusters (guide: 6-7 participants)",
-             method="minimum member count over the printed rows",
-             effect_name="smallest member count", effect=float(values.min()), n=n_known,
-             unit="members", h0="-", h1="the smallest clusters have 6-7 members",
-             verdict="supported" if int(values.min()) in GUIDE["smallest"] else "not supported",
-             verdict_text=(f"The smallest printed count is {int(values.min())} (row "
-                           f"{', '.join(map(str, smallest['row']))}); {len(small67)} clusters have 6 or 7 "
-                           f"(rows {', '.join(map(str, small67['row']))}).")),
-    ]
-    rows = [pd.DataFrame(checks)]
-
-    # --- median ------------------------------------------------------------------------------
-    med = median_bootstrap_ci(values, n_boot=p["n_boot"], seed=p["seed"], ci_level=ci, unit="members")
-    inside = [(lo >= low and hi <= high) if not (pd.isna(lo) or pd.isna(hi)) else None
-              for lo, hi in zip(med["ci_low"], med["ci_high"])]
-    med["h0"] = "-"
-    med["h1"] = f"the typical cluster has between {low:g} and {high:g} members"
-    med["verdict"] = ["supported" if ok else (pd.NA if ok is None else "partly") for ok in inside]
-    med["verdict_text"] = [
-        (f"Median {float(e):g} members, CI {float(lo):g}-{float(hi):g}: "
-         + ("inside" if ok else "not wholly inside") + f" [{low:g}, {high:g}].")
-        if ok is not None else f"Median {float(e):g} members; this CI is undefined (see note)."
-        for e, lo, hi, ok in zip(med["effect"], med["ci_low"], med["ci_high"], inside)]
-    rows.append(med)
-
-    # --- share in range --------------------------------------------------------------------------
-    def share_rows(vals: pd.Series, label: str) -> pd.DataFrame:
-        r = share_in_range(vals, low, high, ci_level=ci, p0=0.5)
-        r["test"] = r["test"] + label
-        r["h0"] = f"at most half of the clusters have {low:g}-{high:g} members"
-        r["h1"] = f"more than half have {low:g}-{high:g} members ('mainly between 10 and 30')"
-        share, pv = float(r.loc[0, "effect"]), float(r.loc[0, "p_value"])
-        v = "supported" if pv < p["alpha"] else ("not supported" if share <= 0.5 else "inconclusive")
-        r["verdict"] = v
-        r["verdict_text"] = (f"{int(r.loc[0, 'statistic'])} of {int(r.loc[0, 'n'])} clusters "
-                             f"({share:.0%}) have {low:g}-{high:g} members (p = {pv:.3g}"
-                             f" for more than half).")
-        return r
-
-    rows.append(share_rows(values, ""))
-    if len(at_least):
-        exact = known[~known["members_at_least"].fillna(False).astype(bool)]["members"].astype(float)
-        rows.append(share_rows(exact, " (sensitivity: '13+' rows dropped)"))
-
-    out = pd.concat(rows, ignore_index=True)
-    out["claim_id"], out["claim"] = CLAIM_ID, CLAIM
-    out["caveats"] = f"{registry.bsmepa_coverage()['text']}; {CAVEATS_MEMBERS}"
-    vintage = "2018-04-22 (guide annex data)"
-    out = finish_rows(out, hypothesis=HYPOTHESIS, notebook=NOTEBOOK, parameters=p,
-                      data_sources=SOURCE, data_vintage=vintage)
-    notes = [f"Member counts are printed for {n_known} of the {n_printed} printed rows "
-             f"({n_missing} rows are missing from the guide's text).",
-             f"Row(s) {', '.join(map(str, at_least['row']))} read '13+': counted as 13 (a lower bound)."
-             if len(at_least) else "No '13+' values.",
-             "Counts are what the guide's authors found on the clusters' websites in 2018; "
-             "members may be firms, universities, NGOs or municipalities alike."]
-    return Analysis(rows=out, tables={"members": m}, notes=notes, sources=[SOURCE],
-                    vintage=vintage, models={"parameters": p})
+             statistic=float(len(in_count_cell)), ci_low=float(len(foreign)),
+             ci_high=float(len(foreign) + missing), n=len(m), unit="clusters",
+             h1="the guide's number of clusters have foreign members",
+             note=(f"statistic = rows stating foreign members in the count cell (rows "
+                   f"{_rows_list(in_count_cell)}); the member-type text names them in rows "
+                   f"{_rows_list(foreign[foreign['foreign_source'] != 'count cell'])}")),
+        _row(test="largest cluster", part="C08.largest", method="maximum member count over the printed rows",
+             effect_name="largest member count", effect=float(top["members"]), n=len(known),
+             unit="members", h1="the largest cluster (EVIC) has the guide's count",
+             note=f"row {int(top['row'])}: {top['name']}; a missing row could in principle be larger"),
+        _row(test="smallest clusters", part="C08.smallest", method="minimum member count over the printed rows",
+             effect_name="smallest member count", effect=float(values.min()), n=len(known),
+             unit="members", h1="the smallest clusters have the guide's 6-7 members",
+             note=f"row(s) {_rows_list(smallest)}"),
+    ])
 
 
-def figure_members(analysis: Analysis):
+def range_rows(values: pd.Series, exact: pd.Series | None, p: dict) -> pd.DataFrame:
+    """Share of clusters with ``low``-``high`` members (Wilson CI, one-sided binomial test of
+    "more than half"), and the same without the '13+' rows as a sensitivity row."""
+    ci, low, high = 1 - p["alpha"], p["low"], p["high"]
+    frames = [share_in_range(values, low, high, ci_level=ci, p0=0.5).assign(role="primary")]
+    if exact is not None:
+        r = share_in_range(exact, low, high, ci_level=ci, p0=0.5).assign(role="sensitivity")
+        r["test"] = r["test"] + " (sensitivity: '13+' rows dropped)"
+        frames.append(r)
+    out = pd.concat(frames, ignore_index=True)
+    out["part"] = "C08.range"
+    out["h0"] = f"at most half of the clusters have {low:g}-{high:g} members"
+    out["h1"] = f"more than half have {low:g}-{high:g} members ('mainly between 10 and 30')"
+    return out
+
+
+def median_rows(values: pd.Series, p: dict) -> pd.DataFrame:
+    """The median member count with bootstrap and order-statistic CIs (descriptive)."""
+    med = median_bootstrap_ci(values, n_boot=p["n_boot"], seed=p["seed"], ci_level=1 - p["alpha"],
+                              unit="members")
+    med["h0"], med["h1"], med["role"] = "-", "-", "descriptive"
+    return med
+
+
+NARRATIVE = """\
+{% set share = row(part="C08.range", role="primary") %}
+{% set known = row(part="C08.known") %}
+{% set foreign = row(part="C08.foreign") %}
+{% set top = row(part="C08.largest") %}
+{% set small = row(part="C08.smallest") %}
+{% set med = row(test="median", method="order-statistic*") %}
+* **"Mainly between {{ evidence.parameters.low|num }} and {{ evidence.parameters.high|num }}": {{ share.verdict }}.**
+  {{ share.statistic|num }} of the {{ share.n|num }} printed counts ({{ share.effect|pct }},
+  Wilson interval {{ share|ci }}) lie in the range; one-sided p = {{ share.p_value|p }}
+  (Holm within the claim: {{ share.p_holm|p }}). Rule: {{ share.verdict_text }}.
+  Under other readings of "mainly": {{ share.verdict_sensitivity }}.
+  The median is {{ med.effect|num }} members (order-statistic interval {{ med|ci }}).
+* **Largest: {{ top.verdict }}** — {{ top.effect|num }} members ({{ top.note }}).
+  **Smallest: {{ small.verdict }}** — {{ small.effect|num }} members ({{ small.note }}).
+* **Foreign members: {{ foreign.verdict }}.** {{ foreign.verdict_text }}
+  ({{ foreign.note }}).
+* **Known member counts: {{ known.verdict }}.** {{ known.effect|num }} of the
+  {{ evidence.values.printed|num }} printed rows carry a count; {{ known.verdict_text }}.
+"""
+
+
+class SizeHypothesis(Hypothesis):
+    """H8: how many members do Bulgaria's clusters have? (claim C08)"""
+
+    id, notebook, claims = HYPOTHESIS, NOTEBOOK, (CLAIM_ID,)
+    defaults = DEFAULTS
+    title = "How large are the clusters?"
+    narrative_template = NARRATIVE
+
+    def _check(self, **parameters) -> dict:
+        return check_parameters(**parameters)
+
+    def compute(self, ctx: RunContext) -> Evidence:
+        p = ctx.parameters
+        m = member_table()
+        known = m.dropna(subset=["members"])
+        values = known["members"].astype(float)
+        at_least = known["members_at_least"].fillna(False).astype(bool)
+        exact = known.loc[~at_least, "members"].astype(float) if at_least.any() else None
+        rows = pd.concat([guide_statement_rows(m), median_rows(values, p),
+                          range_rows(values, exact, p)], ignore_index=True)
+        rows["claim_id"], rows["claim"] = CLAIM_ID, CLAIM
+        rows["caveats"] = f"{registry.bsmepa_coverage()['text']}; {CAVEATS_MEMBERS}"
+        rows = finish_rows(rows, hypothesis=HYPOTHESIS, notebook=NOTEBOOK, parameters=p,
+                           data_sources=SOURCE, data_vintage=VINTAGE, run_id=ctx.name)
+        coverage = registry.bsmepa_coverage()
+        values_for_text = {"printed": len(m), "known": len(known), "missing": len(coverage["missing"]),
+                           "missing_rows": coverage["text"],
+                           "at_least_rows": known.loc[at_least, "row"].tolist()}
+        return Evidence(rows=rows, tables={"members": m}, sources=[SOURCE], vintage=VINTAGE,
+                        parameters=p, values=values_for_text, notes=[
+                            "Counts are what the guide's authors found on the clusters' websites in "
+                            "2018; members may be firms, universities, NGOs or municipalities alike."])
+
+    def figures(self, evidence: Evidence) -> dict:
+        return {"h8_members": figure_members(evidence)}
+
+
+#: the declared hypothesis: this module's one entry point
+hypothesis = SizeHypothesis()
+
+
+def run(**parameters) -> Evidence:
+    """Run H8 (compute and judge, nothing written); parameters as :data:`DEFAULTS`."""
+    return hypothesis.run(**parameters)
+
+
+def figure_members(analysis: Evidence):
     """Dot plot of every known member count (one dot per cluster, sorted) with the [low, high]
     band shaded; '13+' drawn as an open marker. Returns (fig, data_plotted)."""
     from .. import figures
 
-    p = analysis.models["parameters"]
+    p = analysis.parameters
     m = analysis.tables["members"].dropna(subset=["members"]).copy()
     m = m.sort_values(["members", "row"], kind="stable").reset_index(drop=True)
     m["members"] = m["members"].astype(int)

@@ -16,6 +16,7 @@ convergence        H4 sigma- and beta-convergence
 trend              H5 segmented trend, data-chosen break, rank among countries, flags
 ordinal            H6 Cochran-Armitage trend test, proportion CIs
 composition        H7 compositional comparison of budget shares
+multiplicity       all: Holm within a claim's family of tests, Benjamini-Hochberg across the report
 =================  ==========================================================================
 
 Names are imported lazily (``clusterstats.stats.theil_t`` works) so that importing the package
@@ -39,6 +40,7 @@ _EXPORTS = {
     "distribution": ["median_order_ci", "median_bootstrap_ci", "share_in_range"],
     "inequality": ["theil_t", "theil_l", "gini", "williamson_cv", "cv", "leader_ratios",
                    "inequality_table", "summarise_years"],
+    "multiplicity": ["holm", "benjamini_hochberg", "adjust_within_families", "family_of"],
     "location": ["location_quotient", "cluster_lq", "specialisation_permutation_test"],
     "ordinal": ["cochran_armitage", "proportion_ci"],
     "trend": ["flag_years", "segmented_trend", "choose_break", "rank_among"],

@@ -181,7 +181,7 @@ def calibrate_code_to_year(df: pd.DataFrame, code: str = "code", year: str = "ye
                        method="isotonic regression; LOO prediction rounded to a year",
                        statistic=float(exact), effect_name="share predicted exactly",
                        effect=exact / len(y), ci_low=lo, ci_high=hi, ci_level=0.95,
-                       unit="share", note=f"statistic = points predicted exactly; Wilson CI",
+                       unit="share", note="statistic = points predicted exactly; Wilson CI",
                        **common),
             result_row(test=f"code-year rank correlation, series {series}",
                        method="Spearman rank correlation of code and founding year",
