@@ -79,3 +79,20 @@ def test_citation_cff_has_required_keys():
         assert key in cff, key
     meta = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     assert str(cff["version"]) == meta["version"]
+
+
+def test_package_passes_pyflakes_rules():
+    import pytest
+
+    """`ruff check --select F clusterstats` (pyflakes: unused imports, undefined names) is clean."""
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    ruff = shutil.which("ruff", path=str(Path(sys.executable).parent)) or shutil.which("ruff")
+    if ruff is None:
+        pytest.skip("ruff is not installed (it is in the test extra: pip install -e '.[test]')")
+    done = subprocess.run([ruff, "check", "--select", "F", "--no-cache", "clusterstats"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout[-3000:]
