@@ -165,7 +165,9 @@ def test_h6_offline_writes_not_testable_rows(tmp_path, monkeypatch):
 def test_h7(tmp_path):
     _kernel_or_skip()
     fig, res = _execute("h7_gbard_composition", tmp_path)
-    assert (fig / "h7_gbard_shares_BG_2016_vs_EU28.png").exists()
-    rows = _rows(res, "h7_BG_2016_EU28")
+    for ext in ("png", "pdf", "svg", "csv", "provenance.json"):
+        assert (fig / "h7_gbard_composition" / f"h7_gbard_shares.{ext}").exists(), ext
+    rows = _rows(res, "h7_gbard_composition")
     assert set(rows["claim_id"]) == {"C16"}
     assert rows.loc[rows["test"] == "share_industry", "verdict"].iloc[0] == "supported"
+    assert rows.loc[rows["role"] == "descriptive", "verdict"].isna().all()
