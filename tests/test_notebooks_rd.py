@@ -153,7 +153,7 @@ def test_h6_offline_writes_not_testable_rows(tmp_path, monkeypatch):
     _kernel_or_skip()
     monkeypatch.setenv("CLUSTERSTATS_OFFLINE", "1")
     fig, res = _execute("h6_innovation_by_size", tmp_path)
-    rows = _rows(res, "h6_BG_2014")
+    rows = _rows(res, "h6_innovation_by_size")
     assert list(rows["claim_id"]) == ["C14", "C15"]
     assert set(rows["verdict"]) == {"not testable offline"}
     assert not fig.exists() or not any(fig.iterdir())
