@@ -23,13 +23,16 @@ def _eur(nabs: str, geo: str = "BG", year: int = 2016) -> float:
 def test_industry_share_from_the_csv(bg):
     row = bg.rows[bg.rows["test"] == "share_industry"].iloc[0]
     assert float(row["effect"]) == pytest.approx(_eur("NABS06") / _eur("TOTAL"))
-    assert row["verdict"] == "supported"
+    # 10.9994 %: within the guide's one-decimal rounding of 11.0 %, an exact value (no sampling)
+    assert (row["part"], row["rule"], row["verdict"]) == ("C16.industry", "equals", "supported")
+    assert row["verdict_sensitivity"] == "tolerance=0.005: supported"
 
 
 def test_general_knowledge_share_from_the_csv(bg):
     row = bg.rows[bg.rows["test"] == "share_general_knowledge"].iloc[0]
     assert float(row["effect"]) == pytest.approx((_eur("NABS12") + _eur("NABS13")) / _eur("TOTAL"))
     assert float(row["effect"]) > 0.47 and row["verdict"] == "supported"
+    assert (row["part"], row["rule"]) == ("C16.knowledge", "interval_inside")
 
 
 def test_guide_table_percentages_by_hand():
@@ -44,7 +47,12 @@ def test_guide_table_percentages_by_hand():
 
 def test_reconciliation_row(bg):
     row = bg.rows[bg.rows["test"] == "reconcile_table2"].iloc[0]
-    assert row["verdict"] == "supported" and abs(float(row["effect"])) < 0.01
+    assert abs(float(row["effect"])) < 0.01
+    assert row["role"] == "descriptive" and pd.isna(row["verdict"])
+    nac = bg.rows[bg.rows["test"] == "reconcile_table2_nac"].iloc[0]
+    t2 = pd.read_csv(data_dir() / "registry" / "gbard_2016_table2.csv")
+    assert float(nac["effect"]) == 0.0 and len(t2) == 15  # MIO_NAC equals the guide to the thousand BGN
+    assert (nac["part"], nac["verdict"]) == ("C16.table2", "supported")
     rec = bg.tables["reconciliation"]
     tot = rec[rec["nabs07"] == "TOTAL"].iloc[0]
     assert tot["eurostat_thousand_bgn"] == pytest.approx(_eur("TOTAL") * 1.95583 * 1000)
@@ -56,6 +64,30 @@ def test_composition_uses_years_as_n(bg):
     assert (comp["n"].astype(float) <= 10).all()   # years, never euros
     naive = bg.rows[bg.rows["test"] == "naive_chi_square"]
     assert naive["note"].str.contains("no sampling meaning").all()
+
+
+def test_comparisons_are_descriptive_and_never_support(bg):
+    comp = bg.rows[bg.rows["comparison"].notna()]
+    assert set(comp["role"]) == {"descriptive"} and comp["verdict"].isna().all()
+    # the industry share vs the EU28 over the years: sign-flip p = 0.82, not significant
+    nabs06 = comp[(comp["test"] == "share_difference") & (comp["category"] == "NABS06")
+                  & (comp["comparison"] == "EU28")].iloc[0]
+    assert float(nabs06["p_value"]) == pytest.approx(0.8203125)
+    judged = bg.rows[bg.rows["verdict"].notna()]
+    assert set(judged["part"]) == {"C16.table2", "C16.industry", "C16.knowledge"}
+
+
+def test_other_country_gets_no_verdict_and_is_not_its_own_peer():
+    ro = gbard.run(country="RO")
+    assert ro.rows["verdict"].isna().all()
+    assert any("RO left out" in n for n in ro.notes)
+
+
+def test_declared_hypothesis_matches_the_notebook():
+    h = gbard.hypothesis
+    assert (h.id, h.notebook, h.claims) == ("H7", "h7_gbard_composition.ipynb", ("C16",))
+    assert h.context().name == "h7_gbard_composition"
+    assert h.context(peers=("RO", "HR", "HU", "PL", "SK", "CZ", "SI", "EL")).name == "h7_gbard_composition"
 
 
 def test_judgement_rows_compare_with_eu28(bg):

@@ -29,6 +29,8 @@ def test_rank_counts_eu28_states_below_bulgaria(raw, bg):
     row = bg.rows[bg.rows["test"] == "rank_among"].iloc[0]
     assert int(row["effect"]) == len(below) == 4
     assert row["below"] == ", ".join(below) == "CY, LV, MT, RO"
+    # a count over all 28 member states (none missing): judged exactly, by the declared rule
+    assert (row["part"], row["role"], row["rule"]) == ("C11.rank", "primary", "equals")
     assert row["verdict"] == "supported"
 
 
@@ -36,8 +38,20 @@ def test_gap_to_eu28(raw, bg):
     y = raw[raw["time"] == 2016].set_index("geo")["value"]
     row = bg.rows[bg.rows["test"] == "gap_to_reference"].iloc[0]
     assert float(row["effect"]) == pytest.approx(y["BG"] / y["EU28"])
-    assert row["verdict"] == "supported"
-    assert "'p'" in row["caveats"]   # the EU28 2016 value was provisional
+    assert float(row["statistic"]) == pytest.approx(y["BG"] - y["EU28"])
+    # 0.38 of the EU28 level: inside the declared "well below" margin (less than half)
+    assert row["part"] == "C11.well_below" and row["verdict"] == "supported"
+    assert "high=0.333: not supported" in row["verdict_sensitivity"]
+    assert "(flagged 'p')" in row["note"]   # the EU28 2016 value was provisional
+
+
+def test_unweighted_member_mean_is_a_sensitivity_row(raw, bg):
+    y = raw[raw["time"] == 2016].set_index("geo")["value"]
+    mean = float(np.mean([y[g] for g in EU28]))
+    row = bg.rows[bg.rows["test"] == "gap_to_member_mean"].iloc[0]
+    assert float(row["effect"]) == pytest.approx(y["BG"] / mean)
+    # 0.508 of the plain mean: just above half, so under this reading "well below" fails
+    assert row["role"] == "sensitivity" and row["verdict"] == "not supported"
 
 
 def test_slopes_match_an_independent_least_squares_fit(raw, bg):
@@ -51,15 +65,48 @@ def test_slopes_match_an_independent_least_squares_fit(raw, bg):
     assert float(rows.loc["slope_after", "effect"]) == pytest.approx(coef[2], rel=1e-8)
 
 
-def test_c10_summary_and_chosen_break(bg):
-    summary = bg.rows[bg.rows["test"] == "segmented_trend_summary"].iloc[0]
-    assert summary["claim_id"] == "C10"
-    # flat before, rising after, but 2016 is ~1.4 x 2010: "slight" does not hold, hence partly
-    assert summary["verdict"] == "partly"
-    assert "more than a 'slight' rise" in summary["verdict_text"]
-    chosen = bg.rows[bg.rows["test"] == "choose_break"].iloc[0]
-    assert 2003 <= float(chosen["effect"]) <= 2013
-    assert 0 < float(chosen["p_value"]) <= 1
+def _part(bg, part):
+    rows = bg.rows[(bg.rows["part"] == part) & (bg.rows["role"] == "primary")]
+    assert len(rows) == 1
+    return rows.iloc[0]
+
+
+def test_c10_stable_before_2010_is_an_equivalence_not_a_non_significance(bg):
+    row = _part(bg, "C10.stable")
+    assert row["effect_name"] == "slope_before" and row["rule"] == "interval_inside"
+    # the whole interval [-0.004, 0.008] lies inside the declared band of +-0.01 pp a year
+    assert -0.01 <= float(row["ci_low"]) and float(row["ci_high"]) <= 0.01
+    assert row["verdict"] == "supported"
+    # with a band of 0.005 the interval straddles it: the verdict hangs on the band
+    assert "high=0.005: inconclusive" in row["verdict_sensitivity"]
+
+
+def test_c10_slight_rise_is_not_supported_at_the_declared_threshold(bg):
+    row = _part(bg, "C10.slight_rise")
+    assert row["effect_name"] == "slope_after"
+    # 0.068 pp a year, interval [0.0502, 0.0856]: wholly above the declared 0.05
+    assert float(row["ci_low"]) > 0.05 and row["verdict"] == "not supported"
+    sens = row["verdict_sensitivity"]
+    assert "high=0.03: not supported" in sens and "high=0.075: inconclusive" in sens
+    assert "high=0.1: supported" in sens
+
+
+def test_c10_diagnostics_and_descriptives_carry_no_verdict(bg):
+    rows = bg.rows
+    chosen = rows[rows["test"] == "choose_break"].iloc[0]
+    assert 2003 <= float(chosen["effect"]) <= 2013 and 0 < float(chosen["p_value"]) <= 1
+    assert chosen["role"] == "diagnostic"
+    ratio = rows[rows["test"] == "ratio_end_to_break"].iloc[0]
+    assert float(ratio["effect"]) == pytest.approx(0.78 / 0.56)
+    assert ratio["role"] == "descriptive"
+    assert rows.loc[rows["role"].isin(["diagnostic", "descriptive"]), "verdict"].isna().all()
+    assert not rows["test"].eq("segmented_trend_summary").any()
+
+
+def test_another_window_for_bulgaria_gives_sensitivity_rows():
+    later = rd_national.run(break_year=2008)
+    judged = later.rows[later.rows["part"].notna()]
+    assert set(judged["role"]) == {"sensitivity"}
 
 
 def test_b_flags_get_sensitivity_rows():
@@ -67,7 +114,7 @@ def test_b_flags_get_sensitivity_rows():
     tests = set(hr.rows["test"])
     assert {"segmented_trend_b_dummy", "segmented_trend_b_excluded"} <= tests
     assert "'b' (break in time series)" in hr.rows["caveats"].iloc[0]
-    assert (hr.rows["verdict"] == "inconclusive").all()   # the claim is about BG
+    assert hr.rows["verdict"].isna().all() and hr.rows["part"].isna().all()   # the claims are about BG
 
 
 def test_no_b_flags_no_sensitivity_rows(bg):
@@ -85,6 +132,15 @@ def test_no_b_flags_no_sensitivity_rows(bg):
 def test_bad_parameters(kwargs, text):
     with pytest.raises(ParameterError, match=text):
         rd_national.check_parameters(**kwargs)
+    with pytest.raises(ParameterError, match=text):
+        rd_national.hypothesis.context(**kwargs)
+
+
+def test_declared_hypothesis_matches_the_notebook():
+    h = rd_national.hypothesis
+    assert (h.id, h.notebook, h.claims) == ("H5", "h5_bulgaria_vs_eu.ipynb", ("C10", "C11"))
+    assert h.context().name == "h5_bulgaria_vs_eu"
+    assert h.context(break_year=2008).name == "h5_bulgaria_vs_eu__break_year-2008"
 
 
 def test_figures_mark_flags_and_highlight_country(bg):

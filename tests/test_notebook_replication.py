@@ -36,6 +36,9 @@ def test_notebook_writes_every_figure_and_both_tables(tmp_path):
     subprocess.run(PAPERMILL + [str(NOTEBOOK), str(tmp_path / "out.ipynb"), "-p", "figures_dir",
                                 str(figs), "-p", "tables_dir", str(tabs), "-p", "width", "single"],
                    check=True, capture_output=True, cwd=ROOT)
+    run = rep.hypothesis.context(width="single").name
+    assert run == "guide_replication__width-single"
+    figs, tabs = figs / run, tabs / run   # every file is named from its run
     for name in rep.FIGURES:
         for ext in (".pdf", ".svg", ".png", ".csv", ".provenance.json"):
             assert (figs / f"{name}{ext}").stat().st_size > 0, f"{name}{ext} missing"
@@ -48,3 +51,11 @@ def test_notebook_writes_every_figure_and_both_tables(tmp_path):
         data = pd.read_csv(figs / f"{name}.csv")
         assert data["status"].tolist() == ["not available offline"]
         assert "not available offline" in (figs / f"{name}.provenance.json").read_text()
+
+
+def test_replication_is_a_declared_hypothesis_without_claims(tmp_path):
+    h = rep.hypothesis
+    assert h.claims == () and h.context().name == "guide_replication"
+    ctx = h.context(figures_dir=tmp_path)
+    assert rep.tables_folder(ctx) == tmp_path / "guide_replication" / "tables"
+    assert rep.tables_folder(ctx, tmp_path / "t") == tmp_path / "t" / "guide_replication"

@@ -48,8 +48,37 @@ def test_notebook_is_parameterised_stripped_and_uses_the_kernel(name):
     assert all(not c.get("outputs") and c.get("execution_count") is None
                for c in nb["cells"] if c["cell_type"] == "code")
     # the cell after the parameters validates them, so a bad value fails in the first cell
+    # (a converted notebook builds its run context there, which validates them)
     first = "".join(nb["cells"][nb["cells"].index(tagged[0]) + 1]["source"])
-    assert "check_parameters(" in first
+    assert "check_parameters(" in first or ".context(" in first
+
+
+CONVERTED = {"h5_bulgaria_vs_eu": "rd_national", "h6_innovation_by_size": "innovation",
+             "h7_gbard_composition": "gbard"}
+
+
+@pytest.mark.parametrize("name", list(CONVERTED))
+def test_converted_notebook_uses_only_public_names_and_no_typed_numbers(name):
+    """H5-H7 are declared hypotheses: context -> compute -> judge -> save, nothing private
+    imported, and no number in the markdown that is not a year, a claim id, a citation or a
+    value from data/claims.yaml."""
+    import re
+
+    from clusterstats.claims import claim_numbers
+
+    nb = json.loads((NOTEBOOKS / f"{name}.ipynb").read_text(encoding="utf-8"))
+    code = "".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "code")
+    assert f"{CONVERTED[name]}.hypothesis" in code
+    for step in ("H.context(", "H.compute(ctx)", "H.judge(evidence)", "H.save(ctx", "H.narrative("):
+        assert step in code, step
+    assert not re.search(r"import\s+_|\._\w+|from\s+\S*\._", code)
+    allowed = claim_numbers()
+    for cell in (c for c in nb["cells"] if c["cell_type"] == "markdown"):
+        text = re.sub(r"\bC\d\d(\.\w+)?", "", "".join(cell["source"]))
+        text = re.sub(r"\b(lines?|p\.)\s*[\d–\-, ]+(ff\.)?", "", text)
+        for number in re.findall(r"\d+(?:\.\d+)?", text):
+            year = number.isdigit() and 1990 <= int(number) <= 2030
+            assert year or number in allowed, f"{name}: typed number {number} in markdown"
 
 
 @pytest.mark.slow
@@ -105,10 +134,18 @@ def test_h4_bad_parameter_fails_in_the_first_cell(tmp_path):
 def test_h5(tmp_path):
     _kernel_or_skip()
     fig, res = _execute("h5_bulgaria_vs_eu", tmp_path)
-    assert (fig / "h5_gerd_BG_vs_EU28_2000_2016.png").exists()
-    assert (fig / "h5_gerd_eu_countries_2016_BG.png").exists()
-    rows = _rows(res, "h5_BG_EU28_2000_2016_b2010")
-    assert set(rows["claim_id"]) == {"C10", "C11"}
+    for stem in ("h5_gerd_series", "h5_gerd_eu_countries"):
+        for ext in ("png", "pdf", "svg", "csv", "provenance.json"):
+            assert (fig / "h5_bulgaria_vs_eu" / f"{stem}.{ext}").exists(), f"{stem}.{ext}"
+    prov = json.loads((fig / "h5_bulgaria_vs_eu" / "h5_gerd_series.provenance.json").read_text())
+    assert prov["params"]["country"] == "BG" and prov["params"]["break_year"] == 2010
+    rows = _rows(res, "h5_bulgaria_vs_eu")
+    assert set(rows["claim_id"]) == {"C10", "C11"} and set(rows["run_id"]) == {"h5_bulgaria_vs_eu"}
+    judged = rows[rows["role"] == "primary"].set_index("part")
+    assert judged.loc["C10.slight_rise", "verdict"] == "not supported"
+    assert judged.loc["C11.rank", "verdict"] == "supported"
+    out = (tmp_path / "out.ipynb").read_text(encoding="utf-8")
+    assert "A slight upward trend" in out and "Under other readings" in out
 
 
 @pytest.mark.slow
@@ -116,7 +153,7 @@ def test_h6_offline_writes_not_testable_rows(tmp_path, monkeypatch):
     _kernel_or_skip()
     monkeypatch.setenv("CLUSTERSTATS_OFFLINE", "1")
     fig, res = _execute("h6_innovation_by_size", tmp_path)
-    rows = _rows(res, "h6_BG_2014")
+    rows = _rows(res, "h6_innovation_by_size")
     assert list(rows["claim_id"]) == ["C14", "C15"]
     assert set(rows["verdict"]) == {"not testable offline"}
     assert not fig.exists() or not any(fig.iterdir())
@@ -128,7 +165,9 @@ def test_h6_offline_writes_not_testable_rows(tmp_path, monkeypatch):
 def test_h7(tmp_path):
     _kernel_or_skip()
     fig, res = _execute("h7_gbard_composition", tmp_path)
-    assert (fig / "h7_gbard_shares_BG_2016_vs_EU28.png").exists()
-    rows = _rows(res, "h7_BG_2016_EU28")
+    for ext in ("png", "pdf", "svg", "csv", "provenance.json"):
+        assert (fig / "h7_gbard_composition" / f"h7_gbard_shares.{ext}").exists(), ext
+    rows = _rows(res, "h7_gbard_composition")
     assert set(rows["claim_id"]) == {"C16"}
     assert rows.loc[rows["test"] == "share_industry", "verdict"].iloc[0] == "supported"
+    assert rows.loc[rows["role"] == "descriptive", "verdict"].isna().all()

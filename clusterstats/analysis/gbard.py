@@ -13,6 +13,13 @@ Steps:
    group of peers with :func:`clusterstats.stats.composition.composition_test`. Its replication
    unit is the *year* (2008–2017), not the euro: budget euros are not independent observations,
    so the chi-square with euros as counts is reported only as a labelled naive figure.
+
+Verdicts (declared in ``data/claims.yaml``): ``C16.table2`` (Table 2 equals Eurostat's MIO_NAC to
+the guide's rounding), ``C16.industry`` and ``C16.knowledge`` (the two shares, exact values of a
+complete administrative total, compared up to the guide's rounding). The comparisons with the
+EU28 and the peers are *descriptive*: the guide makes none, and a non-significant difference is
+never read as support. Only Bulgaria in 2016 (the guide's Table 2) gives judged rows; other
+countries and years are descriptive. The module's entry point is :data:`hypothesis`.
 """
 from __future__ import annotations
 
@@ -21,14 +28,17 @@ from functools import lru_cache
 import numpy as np
 import pandas as pd
 
+from ..context import RunContext
+from ..hypothesis import Evidence, Hypothesis
 from ..nsi import BGN_PER_EUR, reconcile_gbard_table2
 from ..params import ParameterError, check_alpha, check_choice, check_subset
 from ..registry import load_gbard_table2
 from ..snapshot import load_snapshot
 from ..stats.composition import composition_test
-from ._common import Analysis, finish_rows, snapshot_vintage
+from ._common import finish_rows, snapshot_vintage
 
 NOTEBOOK = "h7_gbard_composition.ipynb"
+HYPOTHESIS = "H7"
 DATASET = "gba_nabsfin07"
 C16 = ("Public R&D budgets (GBARD 2016) go about 11 % to industrial production and technology versus "
        "over 47 % to the general advancement of knowledge.")
@@ -37,6 +47,8 @@ CHAPTERS = [f"NABS{i:02d}" for i in range(1, 15)]
 INDUSTRY = ["NABS06"]
 KNOWLEDGE = ["NABS12", "NABS13"]
 DEFAULT_PEERS = ("RO", "HR", "HU", "PL", "SK", "CZ", "SI", "EL")
+#: the notebook's parameters cell (peers as the notebook writes them: a list)
+DEFAULTS = dict(country="BG", year=2016, reference="EU28", peers=list(DEFAULT_PEERS), alpha=0.05)
 GROUP_LABEL = {"industry": "Industrial production and technology (NABS06)",
                "knowledge": "General advancement of knowledge (NABS12 GUF + NABS13 other)",
                "other": "All other objectives"}
@@ -101,146 +113,201 @@ def share_groups(d: pd.DataFrame, geos, year: int) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
-def run(country: str = "BG", year: int = 2016, reference: str = "EU28", peers=DEFAULT_PEERS,
-        alpha: float = 0.05) -> Analysis:
-    """Reconciliation, the two shares (C16) and the composition tests; see the module docstring."""
-    params = check_parameters(country, year, reference, peers, alpha)
-    country, year, reference, peers, alpha = params.values()
-    level = 1 - alpha
-    d = gbard()
-    rows, notes, tables = [], [], {}
-    is_bg = country == "BG"
-    vintage_text = f"Eurostat {DATASET} (vintage {_raw().attrs.get('vintage')})"
+def _judged(p: dict) -> bool:
+    """The claim is about Bulgaria's GBARD 2016 (the guide's Table 2)."""
+    return p["country"] == "BG" and p["year"] == 2016
 
-    # ---- 1. reconcile the guide's Table 2 with Eurostat (BG 2016 only: that is what Table 2 is)
-    if is_bg and year == 2016:
-        t2 = load_gbard_table2()
-        rec = reconcile_gbard_table2(t2, _raw(), year=year, geo=country)
-        tables["reconciliation"] = rec
-        worst = rec.loc[rec["relative_difference"].abs().idxmax()]
-        max_rel = float(worst["relative_difference"])
-        total = rec[rec["nabs07"] == "TOTAL"].iloc[0]
-        nac_match = bool(np.allclose(rec["guide_thousand_bgn"], rec["eurostat_nac_thousand_bgn"], atol=1.0))
-        rows.append(dict(
-            claim_id="C16", claim=C16, h0="the guide's Table 2 differs from Eurostat's GBARD",
-            h1="Table 2 equals Eurostat's GBARD up to rounding",
-            test="reconcile_table2",
-            method=(f"guide thousand BGN vs Eurostat MIO_EUR x {BGN_PER_EUR} x 1000, 15 rows; "
-                    "largest relative difference"),
-            statistic=float(total["difference"]), effect_name="max_relative_difference",
-            effect=max_rel, n=len(rec), unit="relative difference",
-            verdict="supported" if abs(max_rel) < 0.01 else "partly" if abs(max_rel) < 0.05 else "not supported",
-            verdict_text=(f"Table 2 matches Eurostat: the largest relative gap is {max_rel:+.2%} "
-                          f"({worst['objective']}); the total differs by {float(total['difference']):+.0f} "
-                          "thousand BGN" + ("; Eurostat's MIO_NAC equals the guide to the thousand BGN."
-                                            if nac_match else ".")),
-            caveats="small rows magnify rounding (Eurostat MIO_EUR has 3 decimals = 1.96 thousand BGN)",
-            reference=REF_GUIDE))
-        g_ind = float(rec.loc[rec["nabs07"].isin(INDUSTRY), "percent_recomputed"].sum())
-        g_know = float(rec.loc[rec["nabs07"].isin(KNOWLEDGE), "percent_recomputed"].sum())
-        notes.append(f"guide's Table 2 recomputed: industry {g_ind:.2f} %, general knowledge {g_know:.2f} %")
-    elif is_bg:
-        notes.append(f"the guide's Table 2 is for 2016; no reconciliation for {year}")
 
-    # ---- 2. the two shares from Eurostat
+def reconciliation_rows(country: str, year: int) -> tuple[list[dict], pd.DataFrame]:
+    """Table 2 against Eurostat: MIO_NAC (primary, ``C16.table2``) and MIO_EUR converted at the
+    fixed rate (descriptive: three decimals of a million euro are a step of about 2 thousand BGN)."""
+    rec = reconcile_gbard_table2(load_gbard_table2(), _raw(), year=year, geo=country)
+    nac = (rec["guide_thousand_bgn"] - rec["eurostat_nac_thousand_bgn"]).abs()
+    worst_nac = rec.loc[nac.idxmax()]
+    worst = rec.loc[rec["relative_difference"].abs().idxmax()]
+    total = rec[rec["nabs07"] == "TOTAL"].iloc[0]
+    base = dict(h0="the guide's Table 2 differs from Eurostat's GBARD",
+                h1="Table 2 equals Eurostat's GBARD up to rounding", n=len(rec), reference=REF_GUIDE)
+    rows = [dict(base, test="reconcile_table2_nac", part="C16.table2", role="primary",
+                 method="guide thousand BGN vs Eurostat MIO_NAC x 1000, 15 rows; largest absolute difference",
+                 effect_name="max_abs_difference", effect=float(nac.max()), unit="thousand BGN",
+                 note=f"largest at {worst_nac['objective']}",
+                 caveats="Eurostat MIO_NAC has 3 decimals = 1 thousand BGN, the guide's precision"),
+            dict(base, test="reconcile_table2", part=pd.NA, role="descriptive",
+                 method=(f"guide thousand BGN vs Eurostat MIO_EUR x {BGN_PER_EUR} x 1000, 15 rows; "
+                         "largest relative difference"),
+                 statistic=float(total["difference"]), effect_name="max_relative_difference",
+                 effect=float(worst["relative_difference"]), unit="relative difference",
+                 note=f"largest at {worst['objective']}; statistic = difference of the totals, thousand BGN",
+                 caveats="small rows magnify rounding (Eurostat MIO_EUR has 3 decimals = 1.96 thousand BGN)")]
+    return rows, rec
+
+
+def share_rows(d: pd.DataFrame, p: dict) -> list[dict]:
+    """The industry and general-knowledge shares of GBARD (exact values of a complete total)."""
+    country, year = p["country"], p["year"]
     s = _shares(d, country, year)
-    ind, know = float(s[INDUSTRY].sum()), float(s[KNOWLEDGE].sum())
     flags = d[(d["geo"] == country) & (d["year"] == year) & (d["flag"] != "")]
     cav = ("share of the published TOTAL (incl. defence); " +
            (f"flags: {', '.join(f'{r.nabs07} {r.flag}' for r in flags.itertuples())}" if len(flags)
-            else "no flags") + f"; {vintage_text}")
-    ok_ind = abs(100 * ind - 11) < 0.5
-    ok_know = 100 * know > 47
-    rows.append(dict(
-        claim_id="C16", claim=C16, h0="the industry share does not round to 11 %",
-        h1="the industry share is about 11 %", test="share_industry",
-        method=f"NABS06 / TOTAL GBARD, {country} {year}, MIO_EUR", effect_name="share", effect=ind,
-        n=1, unit="share of GBARD",
-        verdict=("supported" if ok_ind else "not supported") if is_bg else "inconclusive",
-        verdict_text=f"{country} {year}: {ind:.1%} of GBARD went to industrial production and technology"
-                     + (" (the guide: 11 %)." if is_bg else "."),
-        caveats=cav, reference=REF_GUIDE))
-    rows.append(dict(
-        claim_id="C16", claim=C16, h0="the general-knowledge share is 47 % or less",
-        h1="the general-knowledge share is over 47 %", test="share_general_knowledge",
-        method=f"(NABS12 GUF + NABS13 other) / TOTAL GBARD, {country} {year}, MIO_EUR",
-        effect_name="share", effect=know, n=1, unit="share of GBARD",
-        verdict=("supported" if ok_know else "not supported") if is_bg else "inconclusive",
-        verdict_text=(f"{country} {year}: {know:.1%} went to the general advancement of knowledge "
-                      f"(GUF {float(s['NABS12']):.1%} + other {float(s['NABS13']):.1%})"
-                      + (" (the guide: over 47 %)." if is_bg else ".")),
-        caveats=cav, reference=REF_GUIDE))
+            else "no flags") + f"; Eurostat {DATASET} (vintage {_raw().attrs.get('vintage')})")
+    judged = _judged(p)
+    out = []
+    for key, chapters, part in (("industry", INDUSTRY, "C16.industry"), ("general_knowledge", KNOWLEDGE,
+                                                                          "C16.knowledge")):
+        share = float(s[chapters].sum())
+        out.append(dict(
+            test=f"share_{key}", method=f"{' + '.join(chapters)} / TOTAL GBARD, {country} {year}, MIO_EUR",
+            h0="-", h1=f"the {key.replace('_', '-')} share is the guide's", effect_name="share",
+            effect=share, n=1, unit="share of GBARD", caveats=cav, reference=REF_GUIDE,
+            note="; ".join(f"{c} {float(s[c]):.1%}" if pd.notna(s[c]) else f"{c} no value" for c in chapters),
+            part=part if judged else pd.NA, role="primary" if judged else "descriptive"))
+    return out
 
-    # ---- 3. composition against the reference and the pooled peers (years are the unit)
+
+def composition_rows(d: pd.DataFrame, p: dict) -> tuple[list[dict], dict, list[str]]:
+    """NABS composition against the reference and the pooled peers (years as the unit):
+    descriptive rows — the guide compares with nobody."""
+    country, year, reference, peers = p["country"], p["year"], p["reference"], p["peers"]
     chapters = d[d["nabs07"].isin(CHAPTERS)]
-    comparisons = [(reference, reference)] + ([(peers, "peers")] if peers else [])
-    for ref, label in comparisons:
+    rows, tables, notes = [], {}, []
+    for ref, label in [(reference, reference)] + ([(peers, "peers")] if peers else []):
         try:
             ct = composition_test(chapters, "nabs07", "value", "geo", "year", target=country,
-                                  reference=ref, chi2_year=year, ci_level=level, n_boot=2000)
+                                  reference=ref, chi2_year=year, ci_level=1 - p["alpha"], n_boot=2000)
         except ValueError as exc:
             notes.append(f"composition test vs {label}: not computed ({exc})")
             continue
         tables[f"composition_{label}"] = ct
         ref_text = ref if isinstance(ref, str) else "pooled " + "+".join(ref)
         for r in ct.to_dict("records"):
-            r.update(claim_id="C16", claim=C16, caveats=(f"replication unit: the year ({int(r['n']) if pd.notna(r['n']) else '?'} "
-                                                          "years, exchangeable under H0; budgets are autocorrelated); "
-                                                          + vintage_text),
-                     verdict="inconclusive")
-            r["h0"] = f"{country}'s NABS composition equals {ref_text}'s"
-            r["h1"] = f"{country}'s NABS composition differs from {ref_text}'s"
-            if r["test"] == "share_difference":
-                cat = r.get("category")
-                r["verdict_text"] = (f"{cat}: {country} {float(r['target_share']):.1%} vs {ref_text} "
-                                     f"{float(r['reference_share']):.1%} on average "
-                                     f"({float(r['effect']) * 100:+.1f} pp, sign-flip p = {float(r['p_value']):.3f}).")
-            elif r["test"] == "naive_chi_square":
-                r["verdict_text"] = ("Naive chi-square with euros as counts: no sampling meaning, shown "
-                                     f"only for comparison (Cramér's V = {float(r['effect']):.2f}).")
-            else:
-                r["verdict_text"] = (f"{r['effect_name'].replace('_', ' ')} between {country} and {ref_text} = "
-                                     f"{float(r['effect']):.3f} (sign-flip p = {float(r['p_value']):.3f}); "
-                                     "the guide makes no comparison, this shows whether the split is unusual.")
-            r["comparison"] = label
+            n = int(r["n"]) if pd.notna(r["n"]) else "?"
+            r.update(comparison=label, part=pd.NA, role="descriptive",
+                     h0=f"{country}'s NABS composition equals {ref_text}'s",
+                     h1=f"{country}'s NABS composition differs from {ref_text}'s",
+                     caveats=(f"replication unit: the year ({n} years, exchangeable under H0; budgets "
+                              "are autocorrelated); the guide makes no comparison"))
             rows.append(r)
-    groups = share_groups(d, [country, reference] + list(peers), year)
-    tables["share_groups"] = groups
-    # the guide's "only 11 %" and "almost half" read as judgements: set them beside the reference
+    return rows, tables, notes
+
+
+def judgement_rows(groups: pd.DataFrame, p: dict) -> list[dict]:
+    """The two shares beside the reference's and the peers' median in ``year`` (descriptive)."""
+    country, reference, year = p["country"], p["reference"], p["year"]
     wide = groups.pivot(index="geo", columns="group", values="share")
-    peer_geos = [g for g in peers if g in wide.index]
+    if country not in wide.index or reference not in wide.index:
+        return []
+    peer_geos = [g for g in p["peers"] if g in wide.index]
+    rows = []
     for key in ("industry", "knowledge"):
-        if country not in wide.index or reference not in wide.index:
-            break
         own, ref_share = float(wide.loc[country, key]), float(wide.loc[reference, key])
         peer_med = float(wide.loc[peer_geos, key].median()) if peer_geos else np.nan
         rows.append(dict(
-            claim_id="C16", claim=C16, h0="-", h1="-", test=f"share_{key}_vs_reference",
+            test=f"share_{key}_vs_reference", h0="-", h1="-", part=pd.NA, role="descriptive",
             method=(f"{GROUP_LABEL[key]} share of GBARD {year}: {country} minus {reference}; "
                     f"median of {len(peer_geos)} peers in extra column"),
             effect_name="share_difference", effect=own - ref_share, n=1, unit="share of GBARD",
-            verdict="inconclusive",
-            verdict_text=(f"{year}: {country} {own:.1%} vs {reference} {ref_share:.1%}"
-                          + (f" and a peer median of {peer_med:.1%}" if np.isfinite(peer_med) else "")
-                          + "; the guide's judgement ('only', 'almost half') has no comparison behind it."),
-            caveats=f"one year, descriptive; {vintage_text}", reference=REF_GUIDE,
-            peer_median=peer_med, comparison=reference))
-    frames = [_raw()]
-    vintage = snapshot_vintage(frames)
-    sources = [vintage_text + ", MIO_EUR"] + (
-        ["guide Table 2 (NSI), data/registry/gbard_2016_table2.csv"] if is_bg and year == 2016 else [])
-    rows_df = finish_rows(rows, hypothesis="H7", notebook=NOTEBOOK, parameters=params,
-                          data_sources="; ".join(sources), data_vintage=vintage)
-    an = Analysis(rows=rows_df, tables=tables, notes=notes, sources=sources, vintage=vintage)
-    an.params = params  # type: ignore[attr-defined]
-    return an
+            caveats="one year, descriptive; the guide's 'only' and 'almost half' compare with nothing",
+            reference=REF_GUIDE, peer_median=peer_med, comparison=reference,
+            note=f"{country} {own:.1%}, {reference} {ref_share:.1%}, peer median {peer_med:.1%}"))
+    return rows
 
 
-def figure_shares(analysis: Analysis):
+NARRATIVE = """\
+{% set p = evidence.parameters %}
+{% macro verdict(r) %}{{ r.verdict if r.verdict is string else "no verdict (descriptive)" }}{% endmacro %}
+{% set ind = row(test="share_industry") %}
+{% set know = row(test="share_general_knowledge") %}
+{% if p.country != "BG" or p.year != 2016 %}
+*{{ p.country }} {{ p.year }} is shown for comparison: the guide's claim is about Bulgaria's GBARD 2016, so no row carries a verdict.*
+
+{% endif %}
+{% if "reconcile_table2_nac" in rows.test.tolist() %}
+{% set nac = row(test="reconcile_table2_nac") %}
+{% set eur = row(test="reconcile_table2") %}
+* **The guide's Table 2 equals Eurostat: {{ verdict(nac) }}.** The largest difference from Eurostat's
+  national-currency series is {{ nac.effect|num }} thousand BGN ({{ nac.verdict_text }}); against the euro
+  series converted at the fixed rate the largest relative gap is {{ eur.effect|pct(2) }} ({{ eur.note }}).
+{% endif %}
+* **Industrial production and technology: {{ verdict(ind) }}.** {{ ind.effect|pct(1) }} of GBARD
+  {%- if ind.verdict is string %} ({{ ind.verdict_text }}; with the text's whole-per-cent rounding: {{ ind.verdict_sensitivity }}){% endif %}.
+* **General advancement of knowledge: {{ verdict(know) }}.** {{ know.effect|pct(1) }} ({{ know.note }})
+  {%- if know.verdict is string %}; {{ know.verdict_text }}; other readings of "over 47 %": {{ know.verdict_sensitivity }}{% endif %}.
+{% if "share_industry_vs_reference" in rows.test.tolist() %}
+{% set ri = row(test="share_industry_vs_reference") %}
+{% set rk = row(test="share_knowledge_vs_reference") %}
+{% set nabs06 = row(test="share_difference", category="NABS06", comparison=p.reference) %}
+* **Is the split unusual? (descriptive, no verdict)** The guide's "only" and "almost half" compare with
+  nothing. In {{ p.year }}: {{ ri.note }} for industry; {{ rk.note }} for general knowledge. Over the
+  years, {{ p.country }}'s industry share differs from the {{ p.reference }}'s by {{ nabs06.effect|num }}
+  on average (sign-flip p = {{ nabs06.p_value|p }}){% if nabs06.p_value >= p.alpha %}: no evidence of a
+  difference, which is not evidence that the shares are alike either{% else %}: a difference at the
+  {{ p.alpha|pct }} level, which the guide does not claim{% endif %}.
+{% endif %}
+"""
+
+
+class GbardHypothesis(Hypothesis):
+    """H7: the composition of public R&D budgets, 11 % industry vs over 47 % knowledge (C16)."""
+
+    id, notebook, claims = HYPOTHESIS, NOTEBOOK, ("C16",)
+    defaults = DEFAULTS
+    title = "Public R&D budgets by objective"
+    narrative_template = NARRATIVE
+
+    def _check(self, **parameters) -> dict:
+        return check_parameters(**parameters)
+
+    def compute(self, ctx: RunContext) -> Evidence:
+        p = ctx.parameters
+        d = gbard()
+        rows, tables, notes = [], {}, []
+        dropped = [g for g in p["peers"] if g in (p["country"], p["reference"])]
+        if dropped:  # a country is never its own peer
+            notes.append(f"peers {', '.join(dropped)} left out: they are the country or the reference")
+            p = dict(p, peers=[g for g in p["peers"] if g not in dropped])
+        if p["country"] == "BG" and p["year"] == 2016:
+            rec_rows, tables["reconciliation"] = reconciliation_rows(p["country"], p["year"])
+            rows += rec_rows if _judged(p) else [dict(r, part=pd.NA, role="descriptive") for r in rec_rows]
+        elif p["country"] == "BG":
+            notes.append(f"the guide's Table 2 is for 2016; no reconciliation for {p['year']}")
+        rows += share_rows(d, p)
+        comp, comp_tables, comp_notes = composition_rows(d, p)
+        rows += comp
+        tables.update(comp_tables)
+        notes += comp_notes
+        tables["share_groups"] = share_groups(d, [p["country"], p["reference"]] + list(p["peers"]), p["year"])
+        rows += judgement_rows(tables["share_groups"], p)
+        for r in rows:
+            r["claim_id"], r["claim"] = "C16", C16
+        vintage = snapshot_vintage([_raw()])
+        sources = [f"Eurostat {DATASET} (vintage {_raw().attrs.get('vintage')}), MIO_EUR"] + (
+            ["guide Table 2 (NSI), data/registry/gbard_2016_table2.csv"] if "reconciliation" in tables else [])
+        rows_df = finish_rows(rows, hypothesis=HYPOTHESIS, notebook=NOTEBOOK, parameters=ctx.parameters,
+                              data_sources="; ".join(sources), data_vintage=vintage, run_id=ctx.name)
+        return Evidence(rows=rows_df, tables=tables, notes=notes, sources=sources, vintage=vintage,
+                        parameters=ctx.parameters)
+
+    def figures(self, evidence: Evidence) -> dict:
+        return {"h7_gbard_shares": figure_shares(evidence)}
+
+
+#: the declared hypothesis: this module's one entry point
+hypothesis = GbardHypothesis()
+
+
+def run(country: str = "BG", year: int = 2016, reference: str = "EU28", peers=DEFAULT_PEERS,
+        alpha: float = 0.05) -> Evidence:
+    """Run H7 (compute and judge, nothing written); see the module docstring."""
+    return hypothesis.run(country=country, year=year, reference=reference, peers=list(peers or []),
+                          alpha=alpha)
+
+
+def figure_shares(analysis: Evidence):
     """Industry / general-knowledge / other shares of GBARD: country, reference, each peer."""
     from .. import figures as cf
 
-    p = analysis.params  # type: ignore[attr-defined]
+    p = analysis.parameters
     data = analysis.tables["share_groups"].copy()
     order = list(dict.fromkeys(data["geo"]))
     fig, ax = cf.new_figure("double", 90)

@@ -15,8 +15,11 @@ PROVENANCE.md). So the analysis gets the data in one of two ways, and otherwise 
 * ``download=True``: :func:`clusterstats.get_eurostat` (cache, mirror or live, honouring
   ``CLUSTERSTATS_OFFLINE``).
 
-Without data, :func:`run` returns an :class:`Analysis` whose rows carry the verdict
-``not testable offline`` for C14 and C15 and whose ``message`` says exactly how to get the data.
+Without data, the rows test the parts ``C14.no_data`` and ``C15.no_data``, which
+``data/claims.yaml`` judges with the ``not_testable`` rule ("not testable offline"), and
+``evidence.values["message"]`` says exactly how to get the data. With data they test
+``C14.share`` (the guide's 5.7 % up to its rounding) and ``C15.rising`` (each published share
+above the one before). The module's entry point is :data:`hypothesis`.
 This is a deliberate design choice: *no exception*, so ``make reproduce`` finishes and the report
 still lists both claims; the notebook shows the message and skips the figure.
 
@@ -27,8 +30,8 @@ indicator code from the ``indicator`` parameter (listing the codes present when 
 and derives enterprise totals from a count (``NR``) and a percentage unit when both are present.
 
 Statistics: the share with a Wilson CI, and the Cochran–Armitage trend test across the three size
-classes (Cochran 1954; Armitage 1955). CIS counts are grossed-up estimates, not sampled firms, so
-the binomial precision is overstated; the rows say so.
+classes (Cochran 1954; Armitage 1955), both *descriptive*: CIS counts are grossed-up estimates,
+not sampled firms, so the binomial precision is overstated and never decides a verdict.
 """
 from __future__ import annotations
 
@@ -38,12 +41,17 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..context import RunContext
+from ..hypothesis import Evidence, Hypothesis
 from ..params import ParameterError, check_alpha, check_choice
 from ..stats.ordinal import cochran_armitage, proportion_ci
-from ._common import Analysis, finish_rows
+from ._common import finish_rows
 
 NOTEBOOK = "h6_innovation_by_size.ipynb"
+HYPOTHESIS = "H6"
 DEFAULT_DATASET = "inn_cis9_prod"
+DEFAULTS = dict(cis_file=None, country="BG", year=2014, indicator=None, dataset=DEFAULT_DATASET,
+                download=False, alpha=0.05)
 SIZE_ORDER = ["10-49", "50-249", "GE250"]
 SIZE_TOTAL = "GE10"
 SIZE_LABEL = {"10-49": "10-49 employees", "50-249": "50-249 employees", "GE250": "250+ employees",
@@ -175,100 +183,144 @@ def share_by_size(df: pd.DataFrame, country: str, year: int, indicator: str | No
     return pd.DataFrame(out)
 
 
-def _not_testable(params: dict, why: str) -> Analysis:
-    msg = how_to_get_data(params["country"], params["year"], params["dataset"])
-    rows = []
-    for cid, claim, test in (("C14", C14, "share_new_to_market"), ("C15", C15, "cochran_armitage")):
-        rows.append(dict(claim_id=cid, claim=claim, test=test,
-                         h0="(not run)", h1="(not run)", method="not run: no CIS data available",
-                         verdict="not testable offline",
-                         verdict_text=(f"Not tested: the CIS {params['year']} data are not in this project "
-                                       f"({why}); see the notebook for how to get {params['dataset']}."),
-                         caveats=msg.replace("\n", " "), reference=REF_GUIDE))
-    rows_df = finish_rows(rows, hypothesis="H6", notebook=NOTEBOOK, parameters=params,
-                          data_sources=f"Eurostat {params['dataset']} (not available offline)",
-                          data_vintage="none")
-    an = Analysis(rows=rows_df, notes=[why], sources=[f"Eurostat {params['dataset']}"], vintage=None)
-    an.params, an.available, an.message = params, False, msg  # type: ignore[attr-defined]
-    return an
+def _judged(p: dict) -> bool:
+    return p["country"] == "BG" and p["year"] == 2014
+
+
+def not_testable_rows(p: dict, why: str) -> list[dict]:
+    """One row per claim, testing the ``*.no_data`` parts (judged "not testable offline" by the
+    declared ``not_testable`` rule); the caveats say how to get the data."""
+    msg = how_to_get_data(p["country"], p["year"], p["dataset"])
+    return [dict(claim_id=cid, claim=claim, test=test, part=f"{cid}.no_data", role="primary",
+                 h0="(not run)", h1="(not run)", method="not run: no CIS data available",
+                 note=(f"Not tested: the CIS {p['year']} data are not in this project ({why}); see the "
+                       f"notebook for how to get {p['dataset']}."),
+                 caveats=msg.replace("\n", " "), reference=REF_GUIDE)
+            for cid, claim, test in (("C14", C14, "share_new_to_market"), ("C15", C15, "cochran_armitage"))]
+
+
+_CAVEAT = ("CIS counts are grossed-up estimates, not sampled enterprises: binomial CIs and "
+           "p-values overstate the precision; totals derived as NR x 100 / percentage")
+
+
+def share_row(table: pd.DataFrame, p: dict) -> dict | None:
+    """C14: the published share of all enterprises (GE10), with a (descriptive) Wilson CI."""
+    tot = table[table["size_class"] == SIZE_TOTAL]
+    if not len(tot) or not np.isfinite(tot["share"].iloc[0]):
+        return None
+    r = tot.iloc[0]
+    ci = proportion_ci(tot, "successes", "totals", ci_level=1 - p["alpha"]).iloc[0] if r["totals_derived"] else None
+    return dict(claim_id="C14", claim=C14, h0="-", h1="the share is the guide's 5.7 %",
+                test="share_new_to_market", part="C14.share" if _judged(p) else pd.NA,
+                role="primary" if _judged(p) else "descriptive",
+                method=f"share of enterprises (10+ employees) with new-to-market product innovation, "
+                       f"{p['country']} {p['year']}",
+                effect_name="share", effect=float(r["share"]),
+                ci_low=None if ci is None else ci["ci_low"], ci_high=None if ci is None else ci["ci_high"],
+                ci_level=1 - p["alpha"], n=None if ci is None else float(r["totals"]),
+                unit="share of enterprises", reference=REF_GUIDE,
+                note="the Wilson interval treats grossed-up counts as a sample (descriptive only)",
+                caveats=_CAVEAT + (f"; flags {r['flags']}" if r["flags"] else ""))
+
+
+def trend_rows(table: pd.DataFrame, p: dict) -> list[dict]:
+    """C15: whether each published share is above the one before (judged), and the
+    Cochran–Armitage test on the grossed-up counts (descriptive)."""
+    sizes = table[table["size_class"].isin(SIZE_ORDER)].reset_index(drop=True)
+    if len(sizes) < 2:
+        return []
+    shares = sizes["share"].to_numpy(float)
+    text = ", ".join(f"{c} {s:.1%}" for c, s in zip(sizes["size_class"], shares))
+    rows = [dict(claim_id="C15", claim=C15, h0="-", h1="the share rises with size class",
+                 test="monotone_shares", part="C15.rising" if _judged(p) else pd.NA,
+                 role="primary" if _judged(p) else "descriptive",
+                 method="published shares in size-class order; effect 1 when each is above the one before",
+                 effect_name="monotone", effect=float(bool(np.all(np.diff(shares) > 0))), n=len(sizes),
+                 unit="1 = rising", note=f"shares {text}", caveats=_CAVEAT, reference=REF_GUIDE)]
+    if sizes["totals_derived"].all():
+        ca = cochran_armitage(sizes, "size_class", "successes", "totals", scores=list(range(len(sizes))),
+                              alternative="increasing", ci_level=1 - p["alpha"]).iloc[0].to_dict()
+        ca.update(claim_id="C15", claim=C15, h0="no linear trend of the share across size classes",
+                  h1="the share rises with size class", part=pd.NA, role="descriptive", caveats=_CAVEAT)
+        rows.append(ca)
+    return rows
+
+
+NARRATIVE = """\
+{% set p = evidence.parameters %}
+{% if not evidence.values.available %}
+**The analysis stops here: no CIS data.** Both claims are *not testable offline*:
+
+{{ evidence.values.message }}
+{% else %}
+{% for r in rows[rows.part.notna()].itertuples() %}
+* **{{ r.claim_id }} ({{ r.test }}): {{ r.verdict }}.** {{ r.verdict_text }}{% if r.note is string %} ({{ r.note }}){% endif %}.
+{% endfor %}
+{% for r in rows[rows.test == "cochran_armitage"].itertuples() %}
+* Cochran–Armitage trend on the grossed-up counts (descriptive): one-sided p = {{ r.p_value|p }}.
+{% endfor %}
+{% endif %}
+"""
+
+
+class InnovationHypothesis(Hypothesis):
+    """H6: new-to-market product innovation by enterprise size (C14, C15)."""
+
+    id, notebook, claims = HYPOTHESIS, NOTEBOOK, ("C14", "C15")
+    defaults = DEFAULTS
+    title = "New-to-market product innovation by enterprise size"
+    narrative_template = NARRATIVE
+
+    def _check(self, **parameters) -> dict:
+        return check_parameters(**parameters)
+
+    def compute(self, ctx: RunContext) -> Evidence:
+        p = ctx.parameters
+        df, how = load_cis(p["cis_file"], dataset=p["dataset"], country=p["country"], download=p["download"])
+        if df is None:
+            rows = finish_rows(not_testable_rows(p, how), hypothesis=HYPOTHESIS, notebook=NOTEBOOK,
+                               parameters=p, data_sources=f"Eurostat {p['dataset']} (not available offline)",
+                               data_vintage="none", run_id=ctx.name)
+            return Evidence(rows=rows, notes=[how], sources=[f"Eurostat {p['dataset']}"], parameters=p,
+                            values={"available": False,
+                                    "message": how_to_get_data(p["country"], p["year"], p["dataset"])})
+        table = share_by_size(df, p["country"], p["year"], p["indicator"])
+        source = f"{how} ({df.attrs.get('dataset', p['dataset'])}, sha256 {str(df.attrs.get('sha256', ''))[:12]})"
+        vintage = str(df.attrs.get("vintage") or df.attrs.get("retrieved_at") or "unknown (user file)")
+        share = share_row(table, p)
+        trend = trend_rows(table, p)
+        notes = ([] if share else ["no total (GE10) share in the file: C14 not tested"]) + (
+            [] if trend else ["fewer than two size classes with values: C15 not tested"])
+        rows = finish_rows(([share] if share else []) + trend, hypothesis=HYPOTHESIS, notebook=NOTEBOOK,
+                           parameters=p, data_sources=source, data_vintage=vintage, run_id=ctx.name)
+        return Evidence(rows=rows, tables={"by_size": table}, notes=notes, sources=[source],
+                        vintage=vintage, parameters=p, values={"available": True, "message": ""})
+
+    def figures(self, evidence: Evidence) -> dict:
+        if not evidence.values.get("available"):
+            return {}
+        return {"h6_innovation_by_size": figure_by_size(evidence)}
+
+
+#: the declared hypothesis: this module's one entry point
+hypothesis = InnovationHypothesis()
 
 
 def run(cis_file: str | None = None, country: str = "BG", year: int = 2014, indicator: str | None = None,
-        dataset: str = DEFAULT_DATASET, download: bool = False, alpha: float = 0.05) -> Analysis:
-    """C14 (share) and C15 (trend by size) from CIS data, or 'not testable offline' rows without it."""
-    params = check_parameters(cis_file, country, year, indicator, dataset, download, alpha)
-    df, how = load_cis(params["cis_file"], dataset=dataset, country=params["country"], download=download)
-    if df is None:
-        return _not_testable(params, how)
-    country, year, alpha = params["country"], params["year"], params["alpha"]
-    table = share_by_size(df, country, year, indicator)
-    is_bg = country == "BG"
-    source = f"{how} ({df.attrs.get('dataset', dataset)}, sha256 {str(df.attrs.get('sha256', ''))[:12]})"
-    vintage = df.attrs.get("vintage") or df.attrs.get("retrieved_at") or "unknown (user file)"
-    rows, notes = [], []
-    caveat = ("CIS counts are grossed-up estimates, not sampled enterprises: binomial CIs and "
-              "p-values overstate the precision; totals derived as NR x 100 / percentage")
-    tot = table[table["size_class"] == SIZE_TOTAL]
-    if len(tot) and np.isfinite(tot["share"].iloc[0]):
-        r = tot.iloc[0]
-        share = float(r["share"])
-        ci = (proportion_ci(tot, "successes", "totals", ci_level=1 - alpha).iloc[0]
-              if r["totals_derived"] else None)
-        pc = round(share * 100, 1)
-        verdict = ("supported" if pc == GUIDE_SHARE else "partly" if abs(share * 100 - GUIDE_SHARE) <= 1
-                   else "not supported") if is_bg else "inconclusive"
-        rows.append(dict(
-            claim_id="C14", claim=C14, h0="the share differs from 5.7 %", h1="the share is 5.7 %",
-            test="share_new_to_market",
-            method=f"share of enterprises (10+ employees) with new-to-market product innovation, {country} {year}",
-            effect_name="share", effect=share, ci_low=None if ci is None else ci["ci_low"],
-            ci_high=None if ci is None else ci["ci_high"], ci_level=1 - alpha,
-            n=None if ci is None else float(r["totals"]), unit="share of enterprises",
-            verdict=verdict, verdict_text=f"{country} {year}: {share:.1%} of enterprises (the guide: 5.7 %).",
-            caveats=caveat + (f"; flags {r['flags']}" if r["flags"] else ""), reference=REF_GUIDE))
-    else:
-        notes.append("no total (GE10) share in the file: C14 not tested")
-    sizes = table[table["size_class"].isin(SIZE_ORDER)].reset_index(drop=True)
-    shares = sizes["share"].to_numpy(float)
-    monotone = len(shares) >= 2 and bool(np.all(np.diff(shares) > 0))
-    if len(sizes) >= 2 and sizes["totals_derived"].all():
-        ca = cochran_armitage(sizes, "size_class", "successes", "totals", scores=list(range(len(sizes))),
-                              alternative="increasing", ci_level=1 - alpha).iloc[0].to_dict()
-        sig = float(ca["p_value"]) < alpha
-        verdict = ("supported" if monotone and sig else "partly" if monotone or sig else "not supported") \
-            if is_bg else "inconclusive"
-        ca.update(claim_id="C15", claim=C15, h0="no linear trend of the share across size classes",
-                  h1="the share rises with size class", verdict=verdict,
-                  verdict_text=(f"{country} {year}: shares " + ", ".join(
-                      f"{c} {s:.1%}" for c, s in zip(sizes["size_class"], shares))
-                      + f"; {'rising' if monotone else 'not rising'} with size, trend p = {float(ca['p_value']):.3g}."),
-                  caveats=caveat, reference=ca["reference"])
-        rows.append(ca)
-    elif len(sizes) >= 2:
-        rows.append(dict(
-            claim_id="C15", claim=C15, h0="the share does not rise with size", h1="the share rises with size",
-            test="monotone_shares", method="order of shares across size classes (no counts: no test)",
-            effect_name="monotone", effect=float(monotone), n=len(sizes), unit="1 = rising",
-            verdict=("partly" if monotone else "not supported") if is_bg else "inconclusive",
-            verdict_text="Shares " + ", ".join(f"{c} {s:.1%}" for c, s in zip(sizes["size_class"], shares))
-                         + " (no enterprise counts, so no trend test).",
-            caveats="counts (NR) missing: descriptive only", reference=REF_GUIDE))
-    else:
-        notes.append("fewer than two size classes with values: C15 not tested")
-    rows_df = finish_rows(rows, hypothesis="H6", notebook=NOTEBOOK, parameters=params,
-                          data_sources=source, data_vintage=str(vintage))
-    an = Analysis(rows=rows_df, tables={"by_size": table}, notes=notes, sources=[source], vintage=str(vintage))
-    an.params, an.available, an.message = params, True, ""  # type: ignore[attr-defined]
-    return an
+        dataset: str = DEFAULT_DATASET, download: bool = False, alpha: float = 0.05) -> Evidence:
+    """Run H6 (compute and judge, nothing written): C14 and C15 from CIS data, or rows judged
+    "not testable offline" without it (``evidence.values["available"]``, ``["message"]``)."""
+    return hypothesis.run(cis_file=cis_file, country=country, year=year, indicator=indicator,
+                          dataset=dataset, download=download, alpha=alpha)
 
 
-def figure_by_size(analysis: Analysis):
+def figure_by_size(analysis: Evidence):
     """Share with new-to-market products by size class (bars), the guide's 5.7 % as a line."""
     from .. import figures as cf
 
-    if not getattr(analysis, "available", False):
-        raise ValueError("no CIS data: nothing to plot (see analysis.message)")
-    p = analysis.params  # type: ignore[attr-defined]
+    if not analysis.values.get("available", False):
+        raise ValueError("no CIS data: nothing to plot (see evidence.values['message'])")
+    p = analysis.parameters
     data = analysis.tables["by_size"].copy()
     data["share_pc"] = data["share"] * 100
     fig, ax = cf.new_figure("single")

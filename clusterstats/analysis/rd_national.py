@@ -5,12 +5,21 @@ through the years, with a slight upward trend after 2010" (claim C10), and that 
 "well below the EU average and only four countries allocate less than Bulgaria" (C11).
 
 * C10: a continuous broken-stick trend with a kink at ``break_year`` (2010) fitted by OLS with
-  Newey–West errors (:func:`clusterstats.stats.trend.segmented_trend`), plus a data-chosen kink
-  with a sup-F bootstrap test (:func:`~clusterstats.stats.trend.choose_break`) — does the data
-  pick 2010 at all? Points flagged ``b`` (break in series) are handled three ways (kept, level
-  dummy, excluded) as a sensitivity check; every flag is listed in the rows.
-* C11: the gap to the reference (EU28) in ``end`` and the country's rank among the EU28 member
-  states in that year (aggregates excluded, :func:`~clusterstats.stats.trend.rank_among`).
+  Newey–West errors (:func:`clusterstats.stats.trend.segmented_trend`). The slope before the
+  kink tests "relatively stable" (part ``C10.stable``), the slope after it "a slight upward
+  trend" (``C10.slight_rise``); what "stable" and "slight" mean, in pp of GDP per year, is
+  declared with its justification in ``data/claims.yaml``. A data-chosen kink with a sup-F
+  bootstrap test (:func:`~clusterstats.stats.trend.choose_break`) is a diagnostic: does the
+  data pick 2010 at all? Points flagged ``b`` (break in series) are handled three ways (kept,
+  level dummy, excluded); the last two are sensitivity rows.
+* C11: the ratio to the reference (EU28) in ``end`` (``C11.well_below``; the unweighted mean of
+  the member states as a sensitivity row) and the number of EU28 member states below the
+  country in that year (``C11.rank``; aggregates excluded,
+  :func:`~clusterstats.stats.trend.rank_among`).
+
+Only the guide's own setting (Bulgaria against the EU28, 2000–2016, kink at 2010) gives primary
+rows; other windows or kinks for Bulgaria give sensitivity rows, other countries descriptive
+rows (the claims are about Bulgaria). The module's entry point is :data:`hypothesis`.
 
 Data: Eurostat ``rd_e_gerdtot`` (bulk TSV of 2018-03-19), unit PC_GDP, sector TOTAL — the
 vintage closest to what the guide used (its data end in 2016, provisional then).
@@ -22,12 +31,18 @@ from functools import lru_cache
 import numpy as np
 import pandas as pd
 
+from ..context import RunContext
+from ..hypothesis import Evidence, Hypothesis
 from ..params import ParameterError, check_alpha, check_choice, check_year_range
 from ..snapshot import load_snapshot
 from ..stats.trend import EU28, FLAG_MEANING, choose_break, flag_years, rank_among, segmented_trend
-from ._common import Analysis, finish_rows, snapshot_vintage
+from ._common import finish_rows, snapshot_vintage
 
 NOTEBOOK = "h5_bulgaria_vs_eu.ipynb"
+HYPOTHESIS = "H5"
+DEFAULTS = dict(country="BG", reference="EU28", start=2000, end=2016, break_year=2010, alpha=0.05)
+#: the setting the guide's claims are about: rows from it are primary, other settings sensitivity
+GUIDE_SETTING = dict(country="BG", reference="EU28", start=2000, end=2016, break_year=2010)
 DATASET = "rd_e_gerdtot"
 C10 = "Bulgaria's R&D intensity (% of GDP) has been relatively stable, with a slight upward trend after 2010."
 C11 = ("In 2016 Bulgaria's R&D intensity is well below the EU average and only four member states "
@@ -76,156 +91,221 @@ def _flags_text(flags: dict) -> str:
     return "; ".join(f"'{k}' ({FLAG_MEANING.get(k, '?')}) in {', '.join(map(str, v))}" for k, v in flags.items())
 
 
-def run(country: str = "BG", reference: str = "EU28", start: int = 2000, end: int = 2016,
-        break_year: int = 2010, alpha: float = 0.05) -> Analysis:
-    """Trend (C10) and rank/gap (C11) of ``country``'s GERD % of GDP; see the module docstring."""
-    params = check_parameters(country, reference, start, end, break_year, alpha)
-    country, reference, start, end, break_year, alpha = params.values()
-    level = 1 - alpha
-    data = gerd_intensity()
-    window = data[data["year"].between(start, end)]
-    series = window[window["geo"] == country].reset_index(drop=True)
-    ref = window[window["geo"] == reference].reset_index(drop=True)
-    is_bg = country == "BG"
-    rows, notes, models, tables = [], [], {}, {}
-    flags = flag_years(series, "year", "flag")
-    flag_note = _flags_text(flags) if flags else "no flags on the country's values in the window"
-    missing_years = sorted(set(range(start, end + 1)) - set(series["year"]))
-    if missing_years:
-        notes.append(f"{country}: no value in {missing_years}")
+def role_of(p: dict) -> str:
+    """``primary`` for the guide's setting, ``sensitivity`` for Bulgaria under another window,
+    kink or reference, ``descriptive`` for another country (the claims are about Bulgaria)."""
+    if p["country"] != GUIDE_SETTING["country"]:
+        return "descriptive"
+    same = all(p[k] == v for k, v in GUIDE_SETTING.items())
+    return "primary" if same else "sensitivity"
 
-    # ---- C10: broken-stick trend with kink at break_year, three treatments of 'b' flags
+
+def _tag(row: dict, part: str | None, role: str) -> dict:
+    """Set a row's claim part and role; rows of another country test no part."""
+    row["part"] = part if role in ("primary", "sensitivity") else pd.NA
+    row["role"] = role
+    return row
+
+
+_TREND_TEST = {"keep": "segmented_trend", "dummy": "segmented_trend_b_dummy",
+               "exclude": "segmented_trend_b_excluded"}
+_TREND_PART = {"slope_before": "C10.stable", "slope_after": "C10.slight_rise"}
+
+
+def trend_rows(series: pd.DataFrame, p: dict, flags: dict) -> tuple[list[dict], object]:
+    """Broken-stick slopes (before, after, change) with ``b`` points kept, and — when the
+    country has ``b`` flags — with a level dummy and excluded (sensitivity rows)."""
+    base, rows, model = role_of(p), [], None
     for on_break in ("keep", "dummy", "exclude"):
         if on_break != "keep" and "b" not in flags:
             continue
-        seg = segmented_trend(series, "year", "value", break_year, flag="flag", on_break=on_break,
-                              hac_lags=2, ci_level=level)
+        seg = segmented_trend(series, "year", "value", p["break_year"], flag="flag",
+                              on_break=on_break, hac_lags=2, ci_level=1 - p["alpha"])
         if on_break == "keep":
-            models["segmented"] = seg.attrs["model"]
+            model = seg.attrs["model"]
+        role = base if on_break == "keep" or base == "descriptive" else "sensitivity"
         for r in seg.to_dict("records"):
             r["method"] += f"; points flagged b: {on_break}"
-            # the sensitivity variants get their own test name so they never hide the main fit
-            r["test"] = {"keep": "segmented_trend", "dummy": "segmented_trend_b_dummy",
-                         "exclude": "segmented_trend_b_excluded"}[on_break]
-            rows.append(r)
-    seg_rows = [r for r in rows if r.get("test") == "segmented_trend" and "b: keep" in r["method"]]
-    before = next(r for r in seg_rows if r["effect_name"] == "slope_before")
-    after = next(r for r in seg_rows if r["effect_name"] == "slope_after")
-    change = next(r for r in seg_rows if r["effect_name"] == "slope_change")
-    up_after = float(after["ci_low"]) > 0
-    flat_before = float(before["ci_low"]) <= 0 <= float(before["ci_high"]) or abs(float(before["effect"])) < 0.01
-    if up_after and flat_before:
-        verdict = "supported"
-    elif up_after or flat_before:
-        verdict = "partly"
-    else:
-        verdict = "not supported"
-    c10_text = (f"{country}'s intensity changed by {float(before['effect']):+.3f} pp/year up to {break_year} "
-                f"(CI {float(before['ci_low']):+.3f} to {float(before['ci_high']):+.3f}) and "
-                f"{float(after['effect']):+.3f} pp/year after (CI {float(after['ci_low']):+.3f} to "
-                f"{float(after['ci_high']):+.3f})")
-    rise = series.loc[series["year"] == end, "value"].iloc[0] / series.loc[series["year"] == break_year, "value"].iloc[0] \
-        if {end, break_year} <= set(series["year"]) else np.nan
-    if np.isfinite(rise):
-        c10_text += f"; {end} is {rise:.2f} times {break_year}"
-        if rise > 1.3:
-            c10_text += ", more than a 'slight' rise"
-            if verdict == "supported":
-                verdict = "partly"
-    caveat = (f"{len(series)} yearly points; Newey-West SE with 2 lags; {flag_note}; Eurostat "
-              f"{DATASET} vintage {_raw().attrs.get('vintage')} (2016 was provisional then)")
-    for r in rows:
-        if str(r.get("test", "")).startswith("segmented_trend"):
-            r.update(claim_id="C10", claim=C10, caveats=caveat, reference=r.get("reference"))
-            r["h0"] = f"the {r['effect_name'].replace('_', ' ')} is 0"
-            r["h1"] = f"the {r['effect_name'].replace('_', ' ')} is not 0"
-            r["verdict"] = "inconclusive"
-            r["verdict_text"] = (f"{r['effect_name'].replace('_', ' ')} = {float(r['effect']):+.4f} pp/year "
-                                 f"(p = {float(r['p_value']):.3f}).")
-    # the summary row: the claim's shape (flat before, rising after)
-    rows.append(dict(
-        claim_id="C10", claim=C10, h0=f"no upward kink at {break_year} (slope after <= 0 or no change)",
-        h1=f"flat before {break_year} and rising after", test="segmented_trend_summary",
-        method=f"broken-stick OLS, kink at {break_year}, {start}-{end}; slope after with its CI",
-        statistic=change["statistic"], p_value=change["p_value"], effect_name="slope_after",
-        effect=after["effect"], ci_low=after["ci_low"], ci_high=after["ci_high"], ci_level=level,
-        n=len(series), unit=f"{UNIT} per year", verdict=verdict if is_bg else "inconclusive",
-        verdict_text=c10_text + "." + ("" if is_bg else f" ({country}: for comparison; the claim is about BG.)"),
-        caveats=caveat, reference=before["reference"]))
-    chosen = choose_break(series, "year", "value", flag="flag", ci_level=level, n_boot=999)
-    tables["break_candidates"] = chosen.attrs["candidates"]
-    models["chosen"] = chosen.attrs["model"]
-    cb = chosen.iloc[0].to_dict()
-    near = str(cb.get("near_equivalent", ""))
-    picked = int(float(cb["effect"]))
-    cb.update(claim_id="C10", claim=C10, h0="a straight line fits (no kink)", h1="a kink at some year",
-              verdict="inconclusive",
-              verdict_text=(f"The data pick a kink at {picked} (sup-F p = {float(cb['p_value']):.3f}); "
-                            + (f"{break_year} is " + ("" if str(break_year) in near.split(", ") else "not ")
-                               + f"among the years fitting about as well ({near}).")),
-              caveats=caveat)
-    rows.append(cb)
-    for r in chosen.iloc[1:].to_dict("records"):
-        r.update(claim_id="C10", claim=C10, h0="slope is 0", h1="slope is not 0", verdict="inconclusive",
-                 verdict_text=f"At the chosen kink {picked}: {r['effect_name'].replace('_', ' ')} = "
-                              f"{float(r['effect']):+.4f} pp/year (CI ignores that the year was chosen).",
-                 caveats=caveat)
-        r["test"] = "segmented_trend_chosen_break"
-        rows.append(r)
+            r["test"] = _TREND_TEST[on_break]
+            name = r["effect_name"].replace("_", " ")
+            r["h0"], r["h1"] = f"the {name} is 0", f"the {name} is not 0"
+            part = _TREND_PART.get(r["effect_name"])
+            rows.append(_tag(r, part, role if part else "descriptive"))
+    return rows, model
 
-    # ---- C11: gap to the reference and rank among EU28 member states in `end`
-    tv = series.loc[series["year"] == end, "value"]
-    rv = ref.loc[ref["year"] == end, "value"]
-    members = window[(window["year"] == end) & window["geo"].isin(EU28)]
-    # the aggregate is GDP-weighted; a reader may mean the plain average of countries
-    members_mean = float(members["value"].mean())
-    if len(tv) and len(rv):
-        ratio = float(tv.iloc[0] / rv.iloc[0])
-        rflag = ref.loc[ref["year"] == end, "flag"].iloc[0]
-        rows.append(dict(
-            claim_id="C11", claim=C11, h0=f"{country} is not well below {reference}",
-            h1=f"{country} is well below {reference} (less than half)", test="gap_to_reference",
-            method=f"{country} / {reference} GERD % of GDP in {end}; difference in statistic",
-            statistic=float(tv.iloc[0] - rv.iloc[0]), effect_name="ratio_to_reference", effect=ratio,
-            n=2, unit="ratio of % of GDP",
-            verdict=("supported" if ratio < 0.5 else "partly" if ratio < 0.8 else "not supported")
-            if is_bg else "inconclusive",
-            verdict_text=(f"In {end} {country} spent {float(tv.iloc[0]):.2f} % of GDP against {reference}'s "
-                          f"{float(rv.iloc[0]):.2f} % ({ratio:.0%} of it; the unweighted mean of the EU28 "
-                          f"member states was {members_mean:.2f} %)."),
-            caveats=f"'well below' read as less than half; {reference} value flagged '{rflag}'" if rflag
-            else "'well below' read as less than half", reference=REF_GUIDE))
-    rk = rank_among(window, "geo", "value", target=country, year=end, among=EU28, flag="flag")
+
+def break_rows(series: pd.DataFrame, p: dict) -> tuple[list[dict], pd.DataFrame, object]:
+    """The data-chosen kink (sup-F, residual bootstrap) and the slopes at it: diagnostics."""
+    chosen = choose_break(series, "year", "value", flag="flag", ci_level=1 - p["alpha"], n_boot=999)
+    rows = []
+    for i, r in enumerate(chosen.to_dict("records")):
+        if i == 0:
+            r.update(h0="a straight line fits (no kink)", h1="a kink at some year")
+        else:
+            r.update(test="segmented_trend_chosen_break", h0="slope is 0", h1="slope is not 0")
+        rows.append(_tag(r, None, "diagnostic"))
+    return rows, chosen.attrs["candidates"], chosen.attrs["model"]
+
+
+def rise_row(series: pd.DataFrame, p: dict) -> dict | None:
+    """``end`` value / ``break_year`` value: the old reading of "slight" (descriptive only: two
+    single years, no interval)."""
+    v = series.set_index("year")["value"]
+    if not {p["end"], p["break_year"]} <= set(v.index):
+        return None
+    return _tag(dict(test="ratio_end_to_break", h0="-", h1="-",
+                     method=f"{p['country']} GERD % of GDP, {p['end']} / {p['break_year']}",
+                     effect_name="ratio", effect=float(v[p["end"]] / v[p["break_year"]]), n=2,
+                     unit="ratio of % of GDP", reference="descriptive ratio of two published values",
+                     note="two single years: no interval; shown for the earlier reading of 'slight'"),
+                None, "descriptive")
+
+
+def gap_rows(window: pd.DataFrame, p: dict) -> list[dict]:
+    """Ratio of the country to the reference in ``end`` (primary for the EU28) and to the plain
+    mean of the EU28 member states (sensitivity: another reading of "EU average")."""
+    end, country, reference = p["end"], p["country"], p["reference"]
+    year = window[window["year"] == end].set_index("geo")
+    if country not in year.index:
+        return []
+    own = float(year.loc[country, "value"])
+    members = year[year.index.isin(EU28)]["value"]
+    refs = []
+    if reference in year.index:
+        flag = year.loc[reference, "flag"]
+        refs.append((reference, float(year.loc[reference, "value"]), role_of(p),
+                     f"{reference} aggregate" + (f" (flagged '{flag}')" if flag else "")))
+    refs.append(("EU28 member-state mean", float(members.mean()),
+                 "sensitivity" if role_of(p) != "descriptive" else "descriptive",
+                 f"unweighted mean of the {len(members)} EU28 member states with a value"))
+    rows = []
+    for name, value, role, what in refs:
+        rows.append(_tag(dict(
+            test="gap_to_reference" if name == reference else "gap_to_member_mean",
+            h0=f"{country} is at least half of {name}", h1=f"{country} is below half of {name}",
+            method=f"{country} / {what}, GERD % of GDP in {end}; statistic = difference in pp",
+            statistic=own - value, effect_name="ratio_to_reference", effect=own / value, n=len(members),
+            unit="ratio of % of GDP", reference=REF_GUIDE,
+            note=(f"{country} {own:.2f} % vs {what} {value:.2f} %; published values of a complete set, "
+                  "no interval")),
+            "C11.well_below", role))
+    return rows
+
+
+def rank_rows(window: pd.DataFrame, p: dict) -> tuple[list[dict], pd.DataFrame]:
+    """How many EU28 member states are below the country in ``end`` (exact count)."""
+    rk = rank_among(window, "geo", "value", target=p["country"], year=p["end"], among=EU28, flag="flag")
     r = rk.iloc[0].to_dict()
-    n_below = int(r["effect"])
-    r.update(claim_id="C11", claim=C11, h0="the number of EU28 member states below is not 4",
-             h1="exactly four EU28 member states are below", unit="countries",
-             verdict=("supported" if n_below == 4 else "not supported") if is_bg else "inconclusive",
-             verdict_text=(f"In {end} {n_below} of the {int(r['n']) - 1} other EU28 member states had a lower "
-                           f"GERD intensity than {country}: {r['below'] or 'none'}."),
-             caveats=(f"EU28 membership of 2016; aggregates excluded; {r['note']}" if pd.notna(r.get("note"))
-                      else "EU28 membership of 2016; aggregates excluded") +
-             f"; 2016 values partly provisional (p) in vintage {_raw().attrs.get('vintage')}")
-    rows.append(r)
-    tables["rank"] = rk
-    cross = data[(data["year"] == end) & (data["geo"].isin(list(EU28) + [reference]))]
-    tables["countries_end"] = cross.sort_values("value").reset_index(drop=True)
-    tables["series"] = pd.concat([series, ref], ignore_index=True)
-    frames = [_raw()]
-    vintage = snapshot_vintage(frames)
-    sources = [f"Eurostat {DATASET} PC_GDP TOTAL (vintage {_raw().attrs.get('vintage')})"]
-    rows_df = finish_rows(rows, hypothesis="H5", notebook=NOTEBOOK, parameters=params,
-                          data_sources=sources[0], data_vintage=vintage)
-    an = Analysis(rows=rows_df, tables=tables, models=models, notes=notes, sources=sources, vintage=vintage)
-    an.params = params  # type: ignore[attr-defined]
-    return an
+    r.update(h0="the number of EU28 member states below is not 4",
+             h1="exactly four EU28 member states are below", unit="countries")
+    if r.get("missing"):
+        r["note"] = f"{r.get('note')}; the count is a lower bound"
+    return [_tag(r, "C11.rank", "primary" if role_of(p) == "primary" else
+                 "sensitivity" if role_of(p) == "sensitivity" else "descriptive")], rk
 
 
-def figure_series(analysis: Analysis):
+def _caveats(rows: list[dict], series: pd.DataFrame, flags: dict, p: dict) -> None:
+    flag_note = _flags_text(flags) if flags else "no flags on the country's values in the window"
+    vintage = _raw().attrs.get("vintage")
+    c10 = (f"{len(series)} yearly points; Newey-West SE with 2 lags; {flag_note}; Eurostat {DATASET} "
+           f"vintage {vintage} ({p['end']} values partly provisional then)")
+    c11 = (f"EU28 membership of 2016; aggregates excluded; {p['end']} values partly provisional (p) "
+           f"in vintage {vintage}")
+    for r in rows:
+        is_c11 = r["test"] in ("gap_to_reference", "gap_to_member_mean", "rank_among")
+        r["claim_id"], r["claim"] = ("C11", C11) if is_c11 else ("C10", C10)
+        r["caveats"] = c11 if is_c11 else c10
+
+
+NARRATIVE = """\
+{% set before = row(test="segmented_trend", effect_name="slope_before") %}
+{% set after = row(test="segmented_trend", effect_name="slope_after") %}
+{% set chosen = row(test="choose_break") %}
+{% set gap = row(test="gap_to_reference") %}
+{% set mean = row(test="gap_to_member_mean") %}
+{% set rank = row(test="rank_among") %}
+{% set p = evidence.parameters %}
+{% macro verdict(r) %}{{ r.verdict if r.verdict is string else "no verdict (descriptive)" }}{% endmacro %}
+{% macro rule(r, what) %}{% if r.verdict is string %} Rule: {{ r.verdict_text }}. {{ what }}: {{ r.verdict_sensitivity }}.{% endif %}{% endmacro %}
+{% if p.country != "BG" %}
+*{{ p.country }} is shown for comparison: the guide's claims are about Bulgaria, so no row carries a verdict.*
+
+{% endif %}
+* **"Relatively stable" up to {{ p.break_year }}: {{ verdict(before) }}.** The slope before the kink is
+  {{ before.effect|num }} pp of GDP a year (interval {{ before|ci }}).{{ rule(before, "Under other bands") }}
+* **"A slight upward trend" after {{ p.break_year }}: {{ verdict(after) }}.** The slope after the kink is
+  {{ after.effect|num }} pp a year (interval {{ after|ci }}).{{ rule(after, 'Under other readings of "slight"') }}
+  For comparison, {{ p.end }} is {{ evidence.values.rise|num }} times {{ p.break_year }} (the earlier reading of "slight").
+  The data alone put the kink at {{ chosen.effect|int }} (sup-F bootstrap p = {{ chosen.p_value|p }}; years fitting
+  about as well: {{ chosen.near_equivalent }}): a diagnostic, not a verdict.
+* **"Well below the EU average": {{ verdict(gap) }}.** {{ p.country }} spends {{ gap.effect|pct }} of the
+  {{ p.reference }} level ({{ gap.statistic|num }} pp).{{ rule(gap, "Other margins") }} Against the plain
+  mean of the member states it is {{ mean.effect|pct }}{% if mean.verdict is string %} ({{ mean.verdict }}, a sensitivity row){% endif %}.
+* **"Only four countries spend less": {{ verdict(rank) }}.** {{ rank.effect|num }} EU28 member states
+  are below: {{ rank.below }}.
+"""
+
+
+class RdNationalHypothesis(Hypothesis):
+    """H5: Bulgaria's R&D intensity against the EU, trend (C10) and rank (C11)."""
+
+    id, notebook, claims = HYPOTHESIS, NOTEBOOK, ("C10", "C11")
+    defaults = DEFAULTS
+    title = "Bulgaria's R&D intensity against the EU: trend and rank"
+    narrative_template = NARRATIVE
+
+    def _check(self, **parameters) -> dict:
+        return check_parameters(**parameters)
+
+    def compute(self, ctx: RunContext) -> Evidence:
+        p = ctx.parameters
+        data = gerd_intensity()
+        window = data[data["year"].between(p["start"], p["end"])]
+        series = window[window["geo"] == p["country"]].reset_index(drop=True)
+        ref = window[window["geo"] == p["reference"]].reset_index(drop=True)
+        flags = flag_years(series, "year", "flag")
+        rows, seg_model = trend_rows(series, p, flags)
+        brk, candidates, chosen_model = break_rows(series, p)
+        rise = rise_row(series, p)
+        rank, rank_table = rank_rows(window, p)
+        rows += brk + ([rise] if rise else []) + gap_rows(window, p) + rank
+        _caveats(rows, series, flags, p)
+        vintage = snapshot_vintage([_raw()])
+        sources = [f"Eurostat {DATASET} PC_GDP TOTAL (vintage {_raw().attrs.get('vintage')})"]
+        rows_df = finish_rows(rows, hypothesis=HYPOTHESIS, notebook=NOTEBOOK, parameters=p,
+                              data_sources=sources[0], data_vintage=vintage, run_id=ctx.name)
+        missing = sorted(set(range(p["start"], p["end"] + 1)) - set(series["year"]))
+        cross = data[(data["year"] == p["end"]) & data["geo"].isin(list(EU28) + [p["reference"]])]
+        return Evidence(
+            rows=rows_df, sources=sources, vintage=vintage, parameters=p,
+            tables={"series": pd.concat([series, ref], ignore_index=True), "rank": rank_table,
+                    "countries_end": cross.sort_values("value").reset_index(drop=True),
+                    "break_candidates": candidates},
+            models={"segmented": seg_model, "chosen": chosen_model},
+            notes=[f"{p['country']}: no value in {missing}"] if missing else [],
+            values={"rise": None if rise is None else rise["effect"], "flags": flags})
+
+    def figures(self, evidence: Evidence) -> dict:
+        return {"h5_gerd_series": figure_series(evidence),
+                "h5_gerd_eu_countries": figure_countries(evidence)}
+
+
+#: the declared hypothesis: this module's one entry point
+hypothesis = RdNationalHypothesis()
+
+
+def run(country: str = "BG", reference: str = "EU28", start: int = 2000, end: int = 2016,
+        break_year: int = 2010, alpha: float = 0.05) -> Evidence:
+    """Run H5 (compute and judge, nothing written); see the module docstring."""
+    return hypothesis.run(country=country, reference=reference, start=start, end=end,
+                          break_year=break_year, alpha=alpha)
+
+
+def figure_series(analysis: Evidence):
     """The country and the reference, GERD % of GDP over the window, Eurostat flags marked."""
     from .. import figures as cf
 
-    p = analysis.params  # type: ignore[attr-defined]
+    p = analysis.parameters
     data = analysis.tables["series"][["geo", "year", "value", "flag"]].copy()
     fig, ax = cf.new_figure("single")
     colors = list(cf.OKABE_ITO.values())
@@ -241,11 +321,11 @@ def figure_series(analysis: Analysis):
     return fig, data
 
 
-def figure_countries(analysis: Analysis):
+def figure_countries(analysis: Evidence):
     """All EU28 member states in the end year (bar chart), the country highlighted, reference line."""
     from .. import figures as cf
 
-    p = analysis.params  # type: ignore[attr-defined]
+    p = analysis.parameters
     t = analysis.tables["countries_end"]
     ref = t[t["geo"] == p["reference"]]
     data = t[t["geo"] != p["reference"]].sort_values("value").reset_index(drop=True)

@@ -5,14 +5,15 @@ diagrams whose pictures are not in its text (seed text lines 181–518). Each fu
 one of them from the package's data in the house style (:mod:`clusterstats.figures`) and returns
 ``(fig, plotted)``: ``plotted`` is the tidy table drawn, ready for
 :func:`clusterstats.figures.save_figure`. ``plotted.attrs`` carries ``sources`` and ``vintage``
-for that call, so a notebook needs no bookkeeping of its own::
+for that call. The notebook runs them through :data:`hypothesis`, a declared hypothesis with
+no claims of its own (figures only), so every file it writes is named from its run::
 
     from clusterstats.analysis import replication as rep
-    from clusterstats.figures import save_figure
 
-    fig, plotted = rep.diagram_08_rd_series()
-    save_figure(fig, "guide_d08_rd_series", data=plotted, sources=plotted.attrs["sources"],
-                vintage=plotted.attrs["vintage"], notebook="guide_replication.ipynb")
+    H = rep.hypothesis
+    ctx = H.context(width="single")                # run "guide_replication__width-single"
+    evidence = H.compute(ctx)                      # Tables 1-2 (nothing judged: no claims)
+    H.save(ctx, evidence)                          # figures/<run>/<figure>.*, figures/<run>/tables/
 
 Where the guide's register tables are incomplete (19 of the 72 numbered BSMEPA rows are not in its
 text) the figure says so; nothing is filled in. Diagrams 10–11 need the Community Innovation
@@ -47,6 +48,8 @@ import numpy as np
 import pandas as pd
 
 from .. import registry
+from ..context import RunContext
+from ..hypothesis import Evidence, Hypothesis
 from ..provenance import atomic_write_text
 
 NOTEBOOK = "guide_replication.ipynb"
@@ -863,3 +866,93 @@ def tables(tables_dir: str | os.PathLike | None = None) -> dict[str, dict[str, P
         tex_path = atomic_write_text(folder / f"{stem}.tex", _latex(df, caption, label, headers, fmt))
         written[stem] = {"csv": csv_path, "tex": tex_path}
     return written
+
+
+# ------------------------------------------------------------------------------------------------
+# The notebook as a declared hypothesis without claims: every file named from its run
+# ------------------------------------------------------------------------------------------------
+
+DEFAULTS = dict(width="double", cis_file=None, cis_indicator=None)
+
+
+def check_parameters(width="double", cis_file=None, cis_indicator=None) -> dict:
+    """Validate the notebook's parameters (ParameterError with a one-line reason)."""
+    from ..figures import _width_mm
+    from ..params import ParameterError
+
+    try:
+        _width_mm(width)
+    except (TypeError, ValueError) as exc:
+        raise ParameterError(f"width: {exc}") from None
+    if cis_file is not None and not Path(cis_file).is_file():
+        raise ParameterError(f"cis_file={cis_file!r}: no such file")
+    return dict(width=width, cis_file=None if cis_file is None else str(cis_file),
+                cis_indicator=cis_indicator)
+
+
+def tables_folder(ctx: RunContext, tables_dir: str | os.PathLike | None = None) -> Path:
+    """Where a run's Tables 1-2 go: ``figures/<run>/tables`` by default, ``<tables_dir>/<run>``
+    when a folder is given (so two runs never write the same table file)."""
+    from ..context import resolve_folder
+
+    if tables_dir is None or tables_dir == "":
+        return ctx.figures_dir / "tables"
+    return resolve_folder(tables_dir, ctx.figures_root) / ctx.name
+
+
+class ReplicationHypothesis(Hypothesis):
+    """The guide's Diagrams 2-11, Tables 1-2 and two maps (figures only; no claims, no verdicts).
+
+    ``compute`` builds Tables 1-2; ``figures`` draws every registered figure (:data:`FIGURES`);
+    ``save`` writes each figure through the run context with its own sources and vintage (the
+    figures come from different datasets) and the tables to :func:`tables_folder`. No result
+    rows are written: the notebook tests no claim.
+    """
+
+    id, notebook, claims = "GR", NOTEBOOK, ()
+    defaults = DEFAULTS
+    title = "The guide's figures and tables, rebuilt from the data"
+
+    def _check(self, **parameters) -> dict:
+        return check_parameters(**parameters)
+
+    def compute(self, ctx: RunContext) -> Evidence:
+        return Evidence(rows=pd.DataFrame(), tables={"table_1": table_1(), "table_2": table_2()},
+                        parameters=ctx.parameters, sources=[GUIDE], vintage=GUIDE_DATA_DATE,
+                        values={"cluster_table": registry.clusters()})
+
+    def figure(self, name: str, evidence: Evidence):
+        """Draw one registered figure with the run's parameters; returns (fig, plotted)."""
+        p = evidence.parameters
+        kwargs: dict[str, Any] = {}
+        if name in ("guide_d03_age", "guide_d04_seats", "guide_map_clusters"):
+            kwargs["cluster_table"] = evidence.values["cluster_table"]
+        if name in ("guide_d10_innovation", "guide_d11_innovation_size"):
+            kwargs.update(cis_file=p["cis_file"], indicator=p["cis_indicator"])
+        return FIGURES[name](p["width"], **kwargs)
+
+    def figures(self, evidence: Evidence) -> dict:
+        return {name: self.figure(name, evidence) for name in FIGURES}
+
+    def judge(self, evidence: Evidence) -> pd.DataFrame:
+        return evidence.rows.copy()
+
+    def save_one(self, ctx: RunContext, name: str, fig, plotted: pd.DataFrame) -> dict[str, Path]:
+        """Write one figure as ``figures/<run>/<name>.*`` with its own sources and vintage."""
+        return ctx.save_figure(fig, name, data=plotted, sources=plotted.attrs.get("sources", []),
+                               vintage=plotted.attrs.get("vintage"))
+
+    def save(self, ctx: RunContext, evidence: Evidence, judged: pd.DataFrame | None = None, *,
+             figures: Mapping[str, tuple[Any, pd.DataFrame]] | None = None,
+             tables_dir: str | os.PathLike | None = None) -> dict[str, Any]:
+        """Write the figures given (default: none; call :meth:`save_one` as each is drawn) and
+        Tables 1-2 through the run context; record them in the executed notebook."""
+        for name, (fig, plotted) in (figures or {}).items():
+            self.save_one(ctx, name, fig, plotted)
+        for files in tables(tables_folder(ctx, tables_dir)).values():
+            ctx.outputs.extend(Path(f) for f in files.values())
+        return ctx.finish()
+
+
+#: the declared hypothesis (figures only): this module's entry point for the notebook
+hypothesis = ReplicationHypothesis()
