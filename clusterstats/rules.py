@@ -195,8 +195,12 @@ def within_bounds(rows, *, value: float) -> Judgement:
 
 @rule
 def not_testable(rows, **_: Any) -> Judgement:
-    """The data to test the claim are not available offline (the rows say how to get them)."""
-    return Judgement(NOT_TESTABLE, "the data needed are not available offline")
+    """The data to test the claim are not available offline; the reason carries the row's note
+    (which says how to get the data) when it has one."""
+    notes = [str(r.get("note")) for r in _rows(rows)
+             if isinstance(r.get("note"), str) and r.get("note")]
+    return Judgement(NOT_TESTABLE, "the data needed are not available offline"
+                     + (f": {notes[0]}" if notes else ""))
 
 
 # ---------------------------------------------------------------------------------------------
