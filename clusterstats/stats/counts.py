@@ -452,7 +452,7 @@ def rubin_pool(estimates, variances, df_com: float = np.inf) -> dict:
     Q = mean of the estimates, W = mean within-draw variance, B = between-draw variance,
     T = W + (1 + 1/m) B. Degrees of freedom: Barnard & Rubin (1999), which reduce to the
     complete-data ``df_com`` when B = 0 and to Rubin's (m - 1)(1 + 1/r)^2 as df_com -> inf;
-    for m = 1 the complete-data inference is returned (T = W, df = df_com).
+    for m = 1 or B = 0 the complete-data inference is returned (T = W, df = df_com).
 
     Written here because statsmodels offers Rubin's rules only inside its MICE driver
     (``statsmodels.imputation.mice``), not for estimates computed elsewhere.
@@ -471,8 +471,8 @@ def rubin_pool(estimates, variances, df_com: float = np.inf) -> dict:
     b = float(q.var(ddof=1)) if m > 1 else 0.0
     t = w + (1 + 1 / m) * b
     gamma = (1 + 1 / m) * b / t if t > 0 else 0.0
-    if m == 1 or b == 0:
-        df = float(df_com) * ((df_com + 1) / (df_com + 3) if np.isfinite(df_com) and m > 1 else 1.0)
+    if m == 1 or b == 0:  # no between-draw variance: the complete-data inference
+        df = float(df_com)
     else:
         df_m = (m - 1) / gamma ** 2
         if np.isfinite(df_com):
