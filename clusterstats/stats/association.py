@@ -212,3 +212,78 @@ def share_vs_reference(successes: int, n: int, reference_share: float | Mapping[
                         f"{row['ci_high']:.4g}); reference share treated as known")
         rows.append(row)
     return result_frame(rows)
+
+
+def fisher_power(p_control: float, p_exposed: float, n_exposed: int, n_control: int,
+                 alpha: float = 0.05, alternative: str = "greater") -> float:
+    """Exact power of the one-sided Fisher test for two independent binomial proportions.
+
+    Sums the probability of every pair of outcomes (x1 of ``n_exposed``, x0 of ``n_control``)
+    under the alternative proportions for which Fisher's test rejects at ``alpha`` (scipy's
+    ``fisher_exact``). Exact enumeration, (n1 + 1)(n0 + 1) tables; written here because
+    statsmodels' power classes use the normal approximation, which is poor for a few dozen
+    units. ``alternative="greater"``: H1 = the exposed proportion is higher.
+    """
+    alt = _alt(alternative)
+    if alt == "two-sided":
+        raise ValueError("fisher_power is one-sided: alternative 'greater' or 'less'")
+    for name, p in (("p_control", p_control), ("p_exposed", p_exposed)):
+        if not 0 <= p <= 1:
+            raise ValueError(f"{name} must be in [0, 1], got {p!r}")
+    reject = _fisher_rejection(n_exposed, n_control, alpha, alt)
+    pmf1 = stats.binom.pmf(np.arange(n_exposed + 1), n_exposed, p_exposed)
+    pmf0 = stats.binom.pmf(np.arange(n_control + 1), n_control, p_control)
+    return float(pmf1 @ reject @ pmf0)
+
+
+def _fisher_rejection(n_exposed: int, n_control: int, alpha: float, alt: str) -> np.ndarray:
+    """0/1 matrix: does Fisher's test reject for x1 exposed and x0 control events?"""
+    out = np.zeros((n_exposed + 1, n_control + 1))
+    for x1 in range(n_exposed + 1):
+        for x0 in range(n_control + 1):
+            table = [[x1, n_exposed - x1], [x0, n_control - x0]]
+            out[x1, x0] = stats.fisher_exact(table, alternative=alt).pvalue < alpha
+    return out
+
+
+def detectable_difference(p_control: float, n_exposed: int, n_control: int, alpha: float = 0.05,
+                          power: float = 0.8, alternative: str = "greater") -> pd.DataFrame:
+    """The smallest effect a two-group comparison of proportions detects with ``power``.
+
+    Two rows: (1) the exact one-sided Fisher test (:func:`fisher_power`, the smallest exposed
+    proportion on a 0.001 grid whose power reaches ``power``); (2) the normal approximation
+    for Cohen's h (statsmodels ``NormalIndPower.solve_power``; Cohen 1988, ch. 6), converted back
+    to a proportion, h = 2 asin sqrt(p1) - 2 asin sqrt(p0). The control proportion is taken as
+    known (the observed one). Effects: the detectable exposed proportion; the note gives the
+    difference and the odds ratio.
+    """
+    from statsmodels.stats.power import NormalIndPower
+
+    alt = _alt(alternative)
+    grid = np.arange(p_control, 1.0005, 0.001) if alt == "greater" else np.arange(p_control, -0.0005, -0.001)
+    reject = _fisher_rejection(n_exposed, n_control, alpha, alt)
+    pmf0 = stats.binom.pmf(np.arange(n_control + 1), n_control, p_control)
+    exact = next((float(p) for p in np.clip(grid, 0, 1)
+                  if stats.binom.pmf(np.arange(n_exposed + 1), n_exposed, p) @ reject @ pmf0 >= power),
+                 np.nan)
+    h = NormalIndPower().solve_power(effect_size=None, nobs1=n_exposed, alpha=alpha, power=power,
+                                     ratio=n_control / n_exposed,
+                                     alternative="larger" if alt == "greater" else "smaller")
+    sign = 1 if alt == "greater" else -1
+    approx = float(np.sin(np.clip(np.arcsin(np.sqrt(p_control)) + sign * abs(h) / 2, 0, np.pi / 2)) ** 2)
+    rows = []
+    for label, p1, method, ref in (
+            ("exact Fisher", exact, "exact power of the one-sided Fisher test by enumeration, grid 0.001",
+             REF_FISHER),
+            ("normal approximation", approx, f"NormalIndPower for Cohen's h = {abs(h):.3g}",
+             "Cohen (1988) Statistical Power Analysis, 2nd ed., ch. 6")):
+        odds = (p1 / (1 - p1)) / (p_control / (1 - p_control)) if 0 < p1 < 1 and 0 < p_control < 1 else np.nan
+        rows.append(result_row(
+            test=f"smallest detectable effect ({label})",
+            method=f"{method}; n = {n_exposed} exposed vs {n_control} control; control proportion "
+                   f"{p_control:.3g} taken as known; one-sided alpha {alpha:g}, power {power:g}",
+            effect_name="smallest exposed proportion detectable", effect=p1, n=n_exposed + n_control,
+            unit="share", reference=ref,
+            note=(f"difference {p1 - p_control:+.3g}; odds ratio {odds:.3g}"),
+            why_nan="no proportion reaches the power"))
+    return result_frame(rows)

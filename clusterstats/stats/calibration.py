@@ -261,3 +261,117 @@ def date_codes(fit: CodeCalibration, codes, rounding: str = "round") -> pd.DataF
     out["in_range"] = out["in_range"].astype(bool)
     return out[["code", "base", "series", "predicted", "predicted_year", "low", "high",
                 "in_range", "note"]]
+
+
+def draw_predictions(fit: CodeCalibration, codes, n_draws: int | None = None) -> np.ndarray:
+    """Continuous predicted years of ``codes`` under each bootstrap refit of the map.
+
+    Returns an array of shape (draws, codes): row b holds every code's year under refit b (the
+    same refit for every code, so the draws keep the dependence between codes that a
+    per-code band loses). Codes of series without a fit, or invalid codes, are NaN. Uses the
+    first ``n_draws`` refits (all when None); with several fitted series, as many draws as the
+    series with the fewest refits.
+
+    The refits are the nonparametric bootstrap over calibration points of
+    :func:`calibrate_code_to_year` (Efron & Tibshirani 1993, ch. 6). Known limitation: the
+    bootstrap of an isotonic fit is not consistent at a point (Abrevaya & Huang 2005,
+    *Econometrica* 73: 1175-1204), and a resample that misses every anchor of a year dates that
+    year's codes by interpolation, so the draws are wider than the code-order bounds
+    (:func:`code_order_bounds`); report both.
+    """
+    bases = []
+    for value in codes:
+        try:
+            bases.append(base_code(value))
+        except ValueError:
+            bases.append(None)
+    available = [len(fit.boot.get(s) or []) for s in fit.fits]
+    m = min(available) if available else 0
+    if m == 0:
+        raise ValueError("the calibration has no bootstrap refits (fit it with n_boot > 0)")
+    m = m if n_draws is None else min(m, int(n_draws))
+    out = np.full((m, len(bases)), np.nan)
+    for series in fit.fits:
+        idx = [i for i, b in enumerate(bases) if b is not None and b[:fit.series_digits] == series]
+        if not idx:
+            continue
+        x = np.array([int(bases[i]) for i in idx], float)
+        for b, refit in enumerate(fit.boot[series][:m]):
+            out[b, idx] = refit.predict(x)
+    return out
+
+
+def code_order_bounds(fit: CodeCalibration, codes) -> pd.DataFrame:
+    """The registration year each code can have from code order alone, given the anchors.
+
+    Within a series codes increase with registration time, so a code registered after an
+    anchor of year y cannot be older than y: ``lower`` = the largest anchor year at or below
+    the code, ``upper`` = the smallest anchor year at or above it (-inf / +inf beyond the
+    first / last anchor). Where anchors conflict (an earlier code with a later year) the two
+    are swapped so the bound stays an interval. No interpolation, no bootstrap: these are the
+    widest and narrowest counts the anchors allow, whatever the map between them.
+    Columns: code, base, series, lower, upper, and the nearest anchor codes at or below and at
+    or above the code (``lower_code``, ``upper_code``). Codes of series without a fit get NaN.
+    """
+    pts = fit.points.dropna(subset=["fitted"])
+    rows = []
+    for value in codes:
+        row = {"code": value, "base": pd.NA, "series": pd.NA, "lower": np.nan, "upper": np.nan,
+               "lower_code": np.nan, "upper_code": np.nan}
+        try:
+            base = base_code(value)
+        except ValueError:
+            rows.append(row)
+            continue
+        series = base[:fit.series_digits]
+        row.update(base=base, series=series)
+        anchors = pts[pts["series"] == series]
+        if len(anchors):
+            ax = anchors["base"].astype("int64").to_numpy()
+            ay = anchors["year_obs"].to_numpy(float)
+            below, above = ax <= int(base), ax >= int(base)
+            lo = ay[below].max() if below.any() else -np.inf
+            hi = ay[above].min() if above.any() else np.inf
+            row.update(lower=min(lo, hi), upper=max(lo, hi),
+                       lower_code=float(ax[below].max()) if below.any() else np.nan,
+                       upper_code=float(ax[above].min()) if above.any() else np.nan)
+        rows.append(row)
+    return pd.DataFrame(rows, columns=["code", "base", "series", "lower", "upper", "lower_code",
+                                       "upper_code"])
+
+
+def order_draws(bounds: pd.DataFrame, n_draws: int, seed: int = 0) -> np.ndarray:
+    """Registration years drawn from what code order allows (one row per draw).
+
+    ``bounds`` is :func:`code_order_bounds` for codes inside the anchors' range (finite
+    ``lower``/``upper``). A code whose bounds agree has that year in every draw. Between two
+    neighbouring anchors of years y1 < y2 (codes c1 < c2), the y2 - y1 year boundaries are
+    placed independently and uniformly on the code scale in [c1, c2] and each code gets y1 plus
+    the number of boundaries below it. BULSTAT issues codes in sequence to every registrant, so
+    code distance stands for elapsed time, and uniform boundaries on the code scale are centred
+    where the isotonic map's linear interpolation puts them; every draw respects code order and
+    the anchors exactly, and together the draws span the code-order bounds. This is the
+    imputation model of the dated counts (written here: no library draws monotone assignments
+    within brackets); it assumes the anchors' years are their registration years, which the
+    consistency classes of :func:`calibrate_code_to_year` and the bootstrap over anchors
+    (:func:`draw_predictions`) check.
+
+    Returns an int array (n_draws, len(bounds)) in the order of ``bounds``.
+    """
+    bounds = bounds.reset_index(drop=True)
+    lo, hi = bounds["lower"].to_numpy(float), bounds["upper"].to_numpy(float)
+    if not (np.isfinite(lo).all() and np.isfinite(hi).all()):
+        raise ValueError("order_draws needs finite bounds (codes inside the anchors' range)")
+    if n_draws < 1:
+        raise ValueError(f"n_draws must be at least 1, got {n_draws}")
+    rng = np.random.default_rng(seed)
+    x = bounds["base"].astype("int64").to_numpy(float)
+    c1, c2 = bounds["lower_code"].to_numpy(float), bounds["upper_code"].to_numpy(float)
+    out = np.repeat(lo.astype(int)[None, :], n_draws, axis=0)
+    brackets = pd.DataFrame({"c1": c1, "c2": c2})[lo < hi]
+    for (a, b), grp in brackets.groupby(["c1", "c2"]):
+        idx = grp.index.to_numpy()
+        k = int(hi[idx[0]] - lo[idx[0]])
+        cuts = rng.uniform(a, b, size=(n_draws, k))
+        out[:, idx] = lo[idx[0]].astype(int) + (cuts[:, :, None] < x[None, None, idx]).sum(axis=1)
+    return out

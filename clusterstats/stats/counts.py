@@ -21,7 +21,7 @@ Methods
 from __future__ import annotations
 
 import warnings
-from typing import NamedTuple, Sequence
+from typing import Mapping, NamedTuple, Sequence
 
 import numpy as np
 import pandas as pd
@@ -300,13 +300,15 @@ def _window_test(data: pd.DataFrame, year: str, count: str, exposure: str | None
 
 def placebo_windows(df: pd.DataFrame, year: str = "year", count: str = "count",
                     window_years: Sequence[int] = (2016,), exposure: str | None = None,
-                    exclude_true: bool = True) -> FitResult:
+                    exclude_true: bool = False) -> FitResult:
     """Exact rate test of the true window and of every other window of the same length.
 
-    Each placebo window of consecutive periods is compared with the periods outside it; with
-    ``exclude_true`` the true window's periods are left out of every placebo's comparison
-    group (so the real spike does not inflate the baseline) and placebos overlapping the true
-    window are skipped. Returns the summary row (rank of the true window's rate ratio among all
+    Each window of consecutive periods (the true one and every placebo) is compared with all
+    periods outside it, so every window's rate ratio is the same statistic computed the same
+    way and the ranking compares like with like (issue 11: with ``exclude_true=True``, the old
+    default, placebos were compared with a baseline that left out the true window while the
+    true window's baseline held every other period, so their ratios were not comparable; the
+    option stays for callers who want it). Placebos overlapping the true window are skipped. Returns the summary row (rank of the true window's rate ratio among all
     windows, empirical p = share of windows with a ratio at least as large, counting the true
     window itself) and, as ``results``, the per-window table.
     """
@@ -341,3 +343,363 @@ def placebo_windows(df: pd.DataFrame, year: str = "year", count: str = "count",
         note=f"statistic = rank of the true window (1 = largest); smallest attainable "
              f"empirical p = 1/{len(table)} = {1 / len(table):.3g}")
     return FitResult(result_frame(row), table)
+
+
+# ---------------------------------------------------------------------------------------------
+# Overdispersion-aware window tests over calibration draws (issue 11)
+# ---------------------------------------------------------------------------------------------
+REF_RUBIN = ("Rubin (1987) Multiple Imputation for Nonresponse in Surveys, Wiley, ch. 3; "
+             "Barnard & Rubin (1999) Biometrika 86(4):948-955")
+REF_GOF = "McCullagh & Nelder (1989) Generalized Linear Models, 2nd ed., sec. 4.4.3-4.5"
+
+
+class WindowFit(NamedTuple):
+    """A complete-data fit of the window model: log rate ratios, their standard errors and how
+    the dispersion was handled."""
+
+    log_irr: pd.Series          # window name -> estimated log incidence-rate ratio
+    se: pd.Series               # window name -> standard error
+    nb_alpha: float             # NB2 dispersion (0 at the Poisson boundary)
+    model: str                  # "NB2" or "quasi-Poisson (NB2 at its boundary)"
+    df_com: int                 # complete-data residual degrees of freedom, n - k
+
+
+def window_design(years: Sequence[int], windows: Mapping[str, Sequence[int]]) -> pd.DataFrame:
+    """Design matrix ``const`` + one 0/1 column per named window (a window's periods get 1).
+
+    Windows must not overlap and must leave at least one baseline period, otherwise the rate
+    ratios are not identified."""
+    years = list(years)
+    cols = {"const": np.ones(len(years))}
+    taken: set = set()
+    for name, wy in windows.items():
+        wy = set(wy)
+        if not wy or not wy <= set(years):
+            raise ValueError(f"window {name!r} {sorted(wy)} is empty or outside the data "
+                             f"({min(years)}-{max(years)})")
+        if wy & taken:
+            raise ValueError(f"window {name!r} overlaps another window")
+        taken |= wy
+        cols[name] = np.array([float(y in wy) for y in years])
+    if taken >= set(years):
+        raise ValueError("the windows cover every period: no baseline left")
+    return pd.DataFrame(cols)
+
+
+def _quasi_poisson(y: np.ndarray, X: pd.DataFrame, names: list[str], df_com: int,
+                   reason: str) -> WindowFit:
+    res = sm.GLM(y, X, family=sm.families.Poisson()).fit()
+    phi = float(res.pearson_chi2 / res.df_resid) if res.df_resid > 0 else 1.0
+    se = pd.Series(np.asarray(res.bse), index=X.columns) * np.sqrt(max(phi, 1.0))
+    return WindowFit(pd.Series(np.asarray(res.params), index=X.columns)[names], se[names], 0.0,
+                     f"quasi-Poisson, phi = max(1, {phi:.3g}) ({reason})", df_com)
+
+
+def negbin_window_fit(counts, years: Sequence[int],
+                      windows: Mapping[str, Sequence[int]]) -> WindowFit:
+    """NB2 regression ``log E[y_t] = a + sum_w d_w 1[t in window w]`` with the dispersion
+    ``alpha`` (Var = mu + alpha mu^2) estimated by maximum likelihood (statsmodels
+    ``NegativeBinomial``, ``loglike_method="nb2"``; Cameron & Trivedi 2013, ch. 3).
+
+    No time trend: the guide's claim is a constant baseline with a leap, and a trend plus a
+    last-period dummy are nearly collinear. When the ML alpha sits on its boundary (alpha -> 0:
+    the counts look Poisson once the windows are fitted), the fit did not converge or the
+    standard errors are not finite, the NB2 ML is the Poisson fit; its standard errors are then
+    scaled by max(1, Pearson phi) (quasi-Poisson, never narrower than Poisson) and ``model``
+    says so.
+    """
+    y = _counts_array(counts)
+    X = window_design(years, windows)
+    if len(y) != len(X):
+        raise ValueError(f"{len(y)} counts for {len(X)} years")
+    names, df_com = list(windows), int(len(y) - X.shape[1])
+    empty = [n for n in names if y[X[n].to_numpy() > 0].sum() == 0]
+    if empty:
+        raise ValueError(f"window(s) {empty} hold no events: the rate ratio is 0 and its log "
+                         "has no finite estimate")
+    if df_com < 1:
+        raise ValueError("no residual degrees of freedom: too many windows for the periods")
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            res = sm.NegativeBinomial(y, X, loglike_method="nb2").fit(disp=0, maxiter=200)
+        except (np.linalg.LinAlgError, ValueError) as exc:
+            return _quasi_poisson(y, X, names, df_com, f"NB2 fit failed: {exc}")
+    alpha = float(np.asarray(res.params)[-1])
+    bse = pd.Series(np.asarray(res.bse)[:-1], index=X.columns)
+    converged = bool(res.mle_retvals.get("converged", True))
+    if alpha < NB_ALPHA_BOUNDARY or not converged or not np.isfinite(bse[names]).all():
+        reason = ("NB2 alpha at the Poisson boundary" if alpha < NB_ALPHA_BOUNDARY else
+                  "NB2 did not converge" if not converged else "NB2 standard errors not finite")
+        return _quasi_poisson(y, X, names, df_com, reason)
+    params = pd.Series(np.asarray(res.params)[:-1], index=X.columns)
+    return WindowFit(params[names], bse[names], alpha, "NB2", df_com)
+
+
+def _counts_array(counts) -> np.ndarray:
+    y = np.asarray(counts, dtype=float)
+    if y.ndim != 1 or y.size == 0 or not np.isfinite(y).all() or (y < 0).any() \
+            or not np.allclose(y, np.round(y)):
+        raise ValueError("counts must be a non-empty 1-D sequence of non-negative integers")
+    if y.sum() == 0:
+        raise ValueError("all counts are zero: no events to model")
+    return y
+
+
+def rubin_pool(estimates, variances, df_com: float = np.inf) -> dict:
+    """Combine m completed-data estimates by Rubin's rules (Rubin 1987, ch. 3).
+
+    Q = mean of the estimates, W = mean within-draw variance, B = between-draw variance,
+    T = W + (1 + 1/m) B. Degrees of freedom: Barnard & Rubin (1999), which reduce to the
+    complete-data ``df_com`` when B = 0 and to Rubin's (m - 1)(1 + 1/r)^2 as df_com -> inf;
+    for m = 1 or B = 0 the complete-data inference is returned (T = W, df = df_com).
+
+    Written here because statsmodels offers Rubin's rules only inside its MICE driver
+    (``statsmodels.imputation.mice``), not for estimates computed elsewhere.
+
+    Returns a dict with ``estimate``, ``se`` (sqrt T), ``df``, ``within``, ``between``,
+    ``m`` and ``fmi`` (the fraction of missing information, (1 + 1/m) B / T).
+    """
+    q = np.asarray(estimates, float)
+    u = np.asarray(variances, float)
+    if q.ndim != 1 or q.shape != u.shape or q.size == 0:
+        raise ValueError("estimates and variances must be equal-length non-empty 1-D sequences")
+    if not (np.isfinite(q).all() and np.isfinite(u).all()) or (u < 0).any():
+        raise ValueError("estimates and variances must be finite, variances non-negative")
+    m = q.size
+    w = float(u.mean())
+    b = float(q.var(ddof=1)) if m > 1 else 0.0
+    t = w + (1 + 1 / m) * b
+    gamma = (1 + 1 / m) * b / t if t > 0 else 0.0
+    if m == 1 or b == 0:  # no between-draw variance: the complete-data inference
+        df = float(df_com)
+    else:
+        df_m = (m - 1) / gamma ** 2
+        if np.isfinite(df_com):
+            df_obs = (df_com + 1) / (df_com + 3) * df_com * (1 - gamma)
+            df = 1 / (1 / df_m + 1 / df_obs)
+        else:
+            df = df_m
+    return {"estimate": float(q.mean()), "se": float(np.sqrt(t)), "df": float(df),
+            "within": w, "between": b, "m": m, "fmi": float(gamma)}
+
+
+def _as_draws(draws) -> np.ndarray:
+    d = np.asarray(draws, dtype=float)
+    if d.ndim == 1:
+        d = d[None, :]
+    if d.ndim != 2 or d.shape[0] == 0:
+        raise ValueError("draws must be a 2-D array: one row of yearly counts per draw")
+    return d
+
+
+def fit_draws(draws, years: Sequence[int], windows: Mapping[str, Sequence[int]]) -> pd.DataFrame:
+    """:func:`negbin_window_fit` on every draw (row) of yearly counts; one row per draw and
+    window with ``log_irr``, ``se``, ``nb_alpha``, ``model``, ``df_com``. Identical draws are
+    fitted once."""
+    d = _as_draws(draws)
+    cache: dict[tuple, WindowFit] = {}
+    out = []
+    for i, row in enumerate(d):
+        key = tuple(row)
+        if key not in cache:
+            cache[key] = negbin_window_fit(row, years, windows)
+        fit = cache[key]
+        for name in windows:
+            out.append({"draw": i, "window": name, "log_irr": float(fit.log_irr[name]),
+                        "se": float(fit.se[name]), "nb_alpha": fit.nb_alpha, "model": fit.model,
+                        "df_com": fit.df_com})
+    return pd.DataFrame(out)
+
+
+def _p_value(t: float, df: float, alternative: str) -> float:
+    if alternative == "greater":
+        return float(stats.t.sf(t, df))
+    if alternative == "less":
+        return float(stats.t.cdf(t, df))
+    return float(2 * stats.t.sf(abs(t), df))
+
+
+def pooled_window_test(draws, years: Sequence[int], windows: Mapping[str, Sequence[int]],
+                       alternative: str | Mapping[str, str] = "greater", alpha: float = 0.05,
+                       label: str = "") -> FitResult:
+    """Window rate ratios that carry both calibration and count (overdispersion) error.
+
+    ``draws`` holds one row of yearly counts per calibration draw (for counts without
+    calibration error, a single row). Each draw is fitted with :func:`negbin_window_fit`
+    (NB2, dispersion estimated) and the per-draw log rate ratios are combined by Rubin's rules
+    (:func:`rubin_pool`), treating the calibration draws as multiple imputations of the unknown
+    registration years (Rubin 1987): the pooled variance T = W + (1 + 1/m) B adds the between-
+    draw (calibration) variance B to the mean within-draw (count-model) variance W, and the
+    t reference uses the Barnard & Rubin (1999) degrees of freedom with the complete-data
+    df = n - k (conservative next to the usual z for so few periods). The CI is exp(Q +/- t
+    sqrt(T)); the p-value is for H1 "the window's rate is higher" (``alternative="greater"``)
+    unless ``alternative`` says otherwise (per window via a mapping).
+
+    Caveat: bootstrap refits of a calibration map are approximately, not exactly, "proper"
+    imputations (Rubin 1987, sec. 4.2); the per-draw percentile interval of the rate ratio is
+    given in the note as a second view.
+
+    Returns one row per window and, as ``results``, the per-draw fits (:func:`fit_draws`).
+    """
+    _check_alpha(alpha)
+    d = _as_draws(draws)
+    per_draw = fit_draws(d, years, windows)
+    rows = []
+    for name, wy in windows.items():
+        alt = alternative.get(name, "greater") if isinstance(alternative, Mapping) else alternative
+        if alt not in ("greater", "less", "two-sided"):
+            raise ValueError(f"alternative must be 'greater', 'less' or 'two-sided', got {alt!r}")
+        sub = per_draw[per_draw["window"] == name]
+        pool = rubin_pool(sub["log_irr"], sub["se"] ** 2, df_com=float(sub["df_com"].iloc[0]))
+        t = pool["estimate"] / pool["se"]
+        crit = stats.t.ppf(1 - alpha / 2, pool["df"])
+        pct = np.exp(np.percentile(sub["log_irr"], [2.5, 97.5]))
+        nb = sub["model"].eq("NB2")
+        alphas = sub.loc[nb, "nb_alpha"]
+        disp = (f"NB2 alpha median {alphas.median():.3g} (range {alphas.min():.3g}-"
+                f"{alphas.max():.3g})" if nb.any() else "no draw with NB2 alpha > 0")
+        rows.append(result_row(
+            test=f"{label}{name}: event IRR (NB2{', pooled over calibration draws' if len(d) > 1 else ''})",
+            method=(f"NB2 regression (ML dispersion), log E[y] = a + sum d_w 1[window w], windows "
+                    f"{ {k: sorted(v) for k, v in windows.items()} }; window {sorted(wy)}; "
+                    + (f"{len(d)} calibration draws combined by Rubin's rules, Barnard-Rubin df"
+                       if len(d) > 1 else "t reference with n - k df")
+                    + f"; H1: {alt}"),
+            statistic=float(t), p_value=_p_value(t, pool["df"], alt),
+            effect_name="incidence rate ratio window/baseline", effect=float(np.exp(pool["estimate"])),
+            ci_low=float(np.exp(pool["estimate"] - crit * pool["se"])),
+            ci_high=float(np.exp(pool["estimate"] + crit * pool["se"])), ci_level=1 - alpha,
+            n=len(years), unit="ratio", reference=f"{REF_ITS}; {REF_RUBIN}",
+            note=(f"statistic = t on {pool['df']:.3g} df; {disp}; {int((~nb).sum())} of {len(sub)} "
+                  f"draws at the Poisson boundary (quasi-Poisson)"
+                  + (f"; fraction of missing information {pool['fmi']:.2f}; per-draw IRR 95 % "
+                     f"percentile range {pct[0]:.3g}-{pct[1]:.3g}" if len(d) > 1 else ""))))
+    return FitResult(result_frame(rows), per_draw)
+
+
+def poisson_dispersion_check(counts, years: Sequence[int], windows: Mapping[str, Sequence[int]],
+                             alpha: float = 0.05) -> tuple[pd.DataFrame, bool]:
+    """Is the Poisson assumption of the exact rate tests tenable for this series?
+
+    Fits the Poisson window model (:func:`window_design`) and runs two checks: the Pearson
+    chi-square goodness of fit (X^2 = sum (y - mu)^2 / mu against chi-square on n - k df;
+    McCullagh & Nelder 1989) and the Cameron & Trivedi (1990) regression test against NB2
+    (one-sided). The check passes only when neither rejects at ``alpha``. Returns the two rows
+    (effect = Pearson dispersion phi = X^2 / (n - k)) and whether it passed.
+    """
+    _check_alpha(alpha)
+    y = _counts_array(counts)
+    X = window_design(years, windows)
+    res = sm.GLM(y, X, family=sm.families.Poisson()).fit()
+    df = int(res.df_resid)
+    if df < 1:
+        raise ValueError("no residual degrees of freedom for a dispersion check")
+    x2 = float(res.pearson_chi2)
+    p_gof = float(stats.chi2.sf(x2, df))
+    diag = PoissonDiagnostic(res).test_dispersion()
+    k = list(diag.method).index("CT nb2")
+    z = float(np.asarray(diag.statistic)[k])
+    p_ct = float(stats.norm.sf(z))
+    passed = bool(p_gof >= alpha and p_ct >= alpha)
+    verdict = "passed" if passed else "failed"
+    model = f"Poisson window model, windows { {k_: sorted(v) for k_, v in windows.items()} }"
+    common = dict(effect_name="Pearson dispersion phi", effect=x2 / df, n=len(y), unit="ratio")
+    rows = [result_row(test="Poisson check: Pearson chi-square goodness of fit",
+                       method=f"{model}; X^2 on {df} df; H1: extra-Poisson variation",
+                       statistic=x2, p_value=p_gof, reference=REF_GOF,
+                       note=f"Poisson check {verdict} at {alpha:g}", **common),
+            result_row(test="Poisson check: overdispersion (Cameron-Trivedi)",
+                       method=f"{model}; auxiliary OLS ((y-mu)^2 - y)/mu = alpha*mu + e; "
+                              "one-sided H1: alpha > 0",
+                       statistic=z, p_value=p_ct, reference=REF_CT,
+                       note=f"Poisson check {verdict} at {alpha:g}", **common)]
+    return result_frame(rows), passed
+
+
+def _window_ratios(counts: np.ndarray, length: int, true_start: int) -> tuple[np.ndarray, int]:
+    """Rate ratio (window mean / mean of every other period) for every window of ``length``
+    consecutive periods that does not overlap the true window, the true one first."""
+    n, total = counts.size, counts.sum()
+    starts = [true_start] + [s for s in range(n - length + 1)
+                             if s + length <= true_start or s >= true_start + length]
+    inside = np.array([counts[s:s + length].sum() for s in starts])
+    rest = (total - inside) / (n - length)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratios = np.where(rest > 0, (inside / length) / rest, np.inf)
+    return ratios, len(starts)
+
+
+def placebo_draws(draws, years: Sequence[int], window_years: Sequence[int],
+                  label: str = "") -> FitResult:
+    """Placebo windows with the same statistic for every window, over calibration draws.
+
+    In each draw, every window of the true window's length (consecutive periods not overlapping
+    it) gets the rate ratio "window mean / mean of all other periods", computed the same way for
+    the true window and each placebo. The true window's rank (1 = largest) and the empirical
+    p = share of windows with a ratio at least as large (the true window counted) are taken
+    per draw; the row reports the median rank, the share of draws where it ranks first, and
+    the mean empirical p over draws. The smallest attainable p is 1 / (number of windows), so
+    with a short annual series this is a diagnostic, not a test that can reach 0.05.
+    (Placebo logic: Abadie, Diamond & Hainmueller 2010, JASA 105: 493-505.)
+    """
+    d = _as_draws(draws)
+    years = list(years)
+    window = sorted(set(window_years))
+    if not set(window) <= set(years) or window != list(range(window[0], window[-1] + 1)):
+        raise ValueError(f"window {window} must be consecutive periods inside the data")
+    start, length = years.index(window[0]), len(window)
+    ranks, emp, true_ratio = [], [], []
+    for row in d:
+        ratios, n_windows = _window_ratios(row, length, start)
+        ranks.append(1 + int(np.sum(ratios[1:] > ratios[0])))
+        emp.append(float(np.mean(ratios >= ratios[0])))
+        true_ratio.append(float(ratios[0]))
+    if n_windows < 2:
+        raise ValueError("no placebo window fits in the data outside the true window")
+    per_draw = pd.DataFrame({"rank": ranks, "empirical_p": emp, "rate_ratio": true_ratio})
+    row = result_row(
+        test=f"{label}placebo windows (same rate ratio for every window)",
+        method=(f"rate ratio window mean / mean of all other periods, for window {window} and every "
+                f"other {length}-period window ({n_windows - 1} placebos)"
+                + (f", in each of {len(d)} calibration draws" if len(d) > 1 else "")),
+        statistic=float(np.median(ranks)), p_value=float(np.mean(emp)),
+        effect_name="rate ratio of the true window (median over draws)",
+        effect=float(np.median(true_ratio)), n=n_windows, unit="ratio",
+        reference="Abadie, Diamond & Hainmueller (2010) JASA 105:493-505",
+        note=(f"statistic = rank of the true window (1 = largest, median over draws); ranked first "
+              f"in {np.mean(np.array(ranks) == 1):.0%} of draws; p = mean empirical p; smallest "
+              f"attainable p = 1/{n_windows} = {1 / n_windows:.3g}"))
+    return FitResult(result_frame(row), per_draw)
+
+
+def year_waves(draws, years: Sequence[int], alpha: float = 0.05) -> pd.DataFrame:
+    """Which years are "waves"? Each year against all other years (:func:`pooled_window_test`
+    with that year as the only window, one-sided H1: higher), Holm-adjusted across the years
+    scanned (Holm 1979). A year is a wave when its Holm-adjusted p < ``alpha``. Years at or
+    below the others in the median draw are not fitted (p = 1, irr = median per-draw ratio of
+    the year to the mean of the others, no interval), which saves the fits that could not
+    reject and avoids years with no event in some draw. Returns one row per year: ``year``, ``irr``, ``ci_low``, ``ci_high``, ``p_value``, ``p_holm``, ``wave``."""
+    from .multiplicity import holm
+
+    d = _as_draws(draws)
+    years = list(years)
+    out = []
+    for i, y in enumerate(years):
+        others = np.delete(d, i, axis=1).mean(axis=1)
+        if np.median(d[:, i]) <= np.median(others) or (d[:, i] == 0).any():
+            # at or below the other years in the median draw (or empty in some draw): the
+            # one-sided test cannot reject; counted with p = 1 so Holm still counts the year
+            out.append({"year": y, "irr": float(np.median(d[:, i] / np.where(others > 0, others, np.nan))),
+                        "ci_low": np.nan, "ci_high": np.nan, "p_value": 1.0})
+            continue
+        row = pooled_window_test(d, years, {str(y): [y]}, alpha=alpha).table.iloc[0]
+        # a year with no event in some draw has no finite rate ratio there; its NA (with the
+        # reason in the row's note) is never a wave
+        out.append({"year": y, **{k: float(row[c]) if pd.notna(row[c]) else np.nan for k, c in
+                                  (("irr", "effect"), ("ci_low", "ci_low"), ("ci_high", "ci_high"),
+                                   ("p_value", "p_value"))}})
+    table = pd.DataFrame(out)
+    table["p_holm"] = holm(table["p_value"])
+    table["wave"] = (table["p_holm"] < alpha) & (table["irr"] > 1)
+    return table
