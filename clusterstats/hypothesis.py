@@ -166,10 +166,11 @@ def judge_rows(rows: pd.DataFrame, claim_ids: tuple[str, ...],
     bad = set(out["role"]) - set(ROLES)
     if bad:
         raise ValueError(f"unknown row role(s) {sorted(bad)}; valid: {', '.join(ROLES)}")
-    # a family is the claim's tests within the run; re-runs of a test under another choice
-    # (sensitivity rows) form their own family, so they neither inflate nor join the claim's
-    out["family"] = family_of(out).where(out["role"] != "sensitivity",
-                                         family_of(out) + " (sensitivity)")
+    # A family is the claim's primary tests within the run. Re-runs of a test under another
+    # choice (sensitivity rows) and model checks (diagnostic, descriptive rows) are adjusted in
+    # families of their own, so they neither inflate nor join the claim's family.
+    out["family"] = family_of(out).where(out["role"] == "primary",
+                                         family_of(out) + " (" + out["role"].astype(str) + ")")
     out = adjust_within_families(out, "family")
     out["rule"], out["verdict_sensitivity"] = pd.NA, pd.NA
     untestable = (out["verdict"].astype("string") == rules.NOT_TESTABLE).fillna(False).astype(bool)

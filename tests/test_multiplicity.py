@@ -44,8 +44,9 @@ def test_judge_rows_uses_holm_and_leaves_diagnostics_without_verdict():
         "effect": [2.0, 1.0, 2.1], "ci_low": [1.2, 0.5, 1.3], "ci_high": [3.0, 2.0, 3.1],
         "p_value": [0.02, 0.03, 0.02], "verdict": ["supported", "supported", pd.NA]})
     out = judge_rows(rows, ("C9",), parts=_part())
-    # primary and diagnostic share the family: Holm makes 0.02 -> 0.04, still < 0.05
-    assert out.loc[0, "p_holm"] == pytest.approx(0.04) and out.loc[0, "verdict"] == "supported"
+    # a diagnostic is not a test of the claim: it does not join (or inflate) the claim's family
+    assert out.loc[0, "p_holm"] == pytest.approx(0.02) and out.loc[0, "verdict"] == "supported"
+    assert out.loc[1, "family"] == "C9 (diagnostic)"
     assert pd.isna(out.loc[1, "verdict"])              # a diagnostic carries no verdict
     assert out.loc[2, "family"] == "C9 (sensitivity)" and out.loc[2, "p_holm"] == pytest.approx(0.02)
     assert out.loc[0, "verdict_sensitivity"] == "alpha=0.01: inconclusive"

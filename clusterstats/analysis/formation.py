@@ -641,11 +641,6 @@ class FormationHypothesis(Hypothesis):
     def compute(self, ctx: RunContext) -> Evidence:
         return compute_h1(ctx)
 
-    def judge(self, evidence: Evidence) -> pd.DataFrame:
-        """Verdicts by the declared rules; Holm within the claim over its tests only
-        (:func:`judge_by_role`)."""
-        return judge_by_role(evidence.rows, self.claims)
-
     def figures(self, evidence: Evidence) -> dict:
         return {"h1_formation_founding_vs_registration": figure_formation(evidence),
                 "h1_code_to_year_calibration": figure_calibration(evidence)}
@@ -751,23 +746,8 @@ def figure_calibration(analysis: Evidence, width: str = "single"):
 
 
 def judge_by_role(rows: pd.DataFrame, claim_ids: tuple[str, ...]) -> pd.DataFrame:
-    """:func:`clusterstats.hypothesis.judge_rows`, with the Holm family of a claim restricted to
-    the rows that test it (primary; sensitivity rows form their own family there).
+    """Kept for callers of the earlier name: :func:`clusterstats.hypothesis.judge_rows` now gives
+    diagnostic, descriptive and sensitivity rows Holm families of their own."""
+    from ..hypothesis import judge_rows
 
-    Local workaround: ``judge_rows`` puts every row of a claim with a p-value into one Holm
-    family, so model checks (dispersion tests, the Spearman check of the calibration, the
-    exact tests kept as labelled diagnostics, placebo p-values) would multiply the p-values of
-    the tests of the claim. Here diagnostic and descriptive rows are adjusted in families of
-    their own (``"C05 (diagnostic)"``) and never judged. Rows keep their order.
-    """
-    from ..hypothesis import JUDGED_ROLES, judge_rows
-
-    role = rows["role"].fillna("descriptive")
-    frames = [judge_rows(rows[role.isin(JUDGED_ROLES)], claim_ids)]
-    for name in ("diagnostic", "descriptive"):
-        sub = rows[role == name]
-        if len(sub):
-            out = judge_rows(sub, claim_ids)
-            out["family"] = out["family"].astype(str) + f" ({name})"
-            frames.append(out)
-    return pd.concat(frames).loc[rows.index]
+    return judge_rows(rows, claim_ids)

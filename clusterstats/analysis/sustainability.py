@@ -31,7 +31,7 @@ from ..params import check_alpha
 from ..stats import association
 from ._common import finish_rows
 from .formation import (CALL_2016, GUIDE_DATE, SELECTION_CAVEAT, SOURCE_REGISTERS, founding_years,
-                        is_active, judge_by_role)
+                        is_active)
 
 NOTEBOOK = "h2_sustainability.ipynb"
 CLAIM_ID = "C06"
@@ -138,10 +138,6 @@ class SustainabilityHypothesis(Hypothesis):
                         vintage=GUIDE_DATE, parameters=p,
                         values={"table": table, "unstated": unstated, "power": POWER})
 
-    def judge(self, evidence: Evidence) -> pd.DataFrame:
-        """Declared rules; Holm within the claim over its tests only (see
-        :func:`clusterstats.analysis.formation.judge_by_role`)."""
-        return judge_by_role(evidence.rows, self.claims)
 
 
 #: the declared hypothesis of ``notebooks/h2_sustainability.ipynb``
