@@ -159,12 +159,51 @@ def test_one_gdp_vintage_per_series():
     assert row["gdp_mio_eur"] == _cell(gdp17, geo="BG41", time="2014", unit="MIO_EUR")
 
 
-def test_nuts_version_change_is_listed_not_hidden():
-    panel = rd_regional.regional_panel("HU", "MIO_EUR")
-    dropped = panel.dropped
-    assert ((dropped["geo"] == "HU10") & (dropped["year"] == 2016)).any()
-    assert "no regional GDP" in dropped.loc[dropped["geo"] == "HU10", "reason"].iloc[0]
-    assert "HU10" not in set(panel.data["geo"])
+def test_hungary_capital_region_is_harmonised_and_leads():
+    # tgs00042 gives 2016 under NUTS 2013 (HU10), the 2026 GDP and population under NUTS 2016
+    # (HU11 Budapest + HU12 Pest): harmonised, HU10 = HU11 + HU12, and it leads in MIO_EUR
+    gdp, pop, rd = _csv("nama_10r_2gdp_2026"), _csv("demo_r_pjanaggr3"), _csv("tgs00042")
+    panel = rd_regional.regional_panel("HU", "MIO_EUR", year=2016).data
+    hu10 = panel[(panel["geo"] == "HU10") & (panel["year"] == 2016)].iloc[0]
+    split = sum(_cell(gdp, geo=g, time="2016", unit="MIO_EUR") for g in ("HU11", "HU12"))
+    assert hu10["gdp_mio_eur"] == pytest.approx(split, rel=1e-12)
+    assert hu10["population"] == pytest.approx(sum(_cell(pop, geo=g, time="2016") for g in ("HU11", "HU12")))
+    assert hu10["value"] == pytest.approx(_cell(rd, geo="HU10", time="2016") / 100 * split, rel=1e-12)
+    assert hu10["label"] == "HU10 | HU11+HU12"
+    an = rd_regional.run(country="HU")
+    row = an.rows[(an.rows["test"] == "leader_ratio_range") & (an.rows["unit_code"] == "MIO_EUR")].iloc[0]
+    assert row["leader"] == "HU10"   # was HU33 at 1.0-4.0x before harmonisation
+
+
+def test_portugal_lisbon_is_harmonised_and_leads():
+    # 2016 GDP for PT16-PT18 is only in the tgs00003 extract (NUTS 2013/2016 codes); the NUTS
+    # 2024 split PT17 = PT1A + PT1B and the redrawn PT16 + PT18 = PT19 + PT1C + PT1D are units
+    panel = rd_regional.regional_panel("PT", "MIO_EUR", year=2016)
+    d = panel.data[panel.data["year"] == 2016].set_index("geo")
+    assert {"PT17", "PT16+PT18"} <= set(d.index)
+    assert d.loc["PT17", "label"] == "PT17 | PT1A+PT1B"
+    assert not bool(d.loc["PT16+PT18", "exact"])   # a non-additive boundary change, merged
+    rd = _csv("tgs00042")
+    ex = pd.read_csv(data_dir() / "eurostat" / "tgs00096_tgs00003_nuts2.csv", dtype={"time": str})
+    g = {c: float(ex[(ex.dataset == "tgs00003") & (ex.geo == c) & (ex.time == "2016")]["value"].iloc[0])
+         for c in ("PT16", "PT18")}
+    gerd = sum(_cell(rd, geo=c, time="2016") / 100 * g[c] for c in g)
+    assert d.loc["PT16+PT18", "value"] == pytest.approx(gerd, rel=1e-12)
+    assert d.loc["PT16+PT18", "pc_gdp"] == pytest.approx(100 * gerd / sum(g.values()), rel=1e-12)
+    an = rd_regional.run(country="PT")
+    lead = an.rows[(an.rows["test"] == "leader_ratio_range") & (an.rows["unit_code"] == "MIO_EUR")].iloc[0]
+    assert lead["leader"] == "PT17"   # Lisbon; was PT11 at 25-63x before harmonisation
+
+
+def test_leader_excluded_is_refused():
+    from clusterstats import nuts
+
+    panel = rd_regional.regional_panel("HU", "MIO_EUR", year=2016)
+    gone = rd_regional.Panel(panel.data[panel.data["geo"] != "HU10"], panel.unit,
+                             pd.DataFrame({"year": [2016], "geo": ["HU10"], "reason": ["test"]}),
+                             panel.frames, panel.notes)
+    with pytest.raises(nuts.NotComparableError, match="HU10"):
+        rd_regional.check_coverage(gone, 2016, "HU33")
 
 
 def test_other_country_runs_and_is_marked_for_comparison():
@@ -208,13 +247,15 @@ def test_figures_state_the_unit(bg):
     plt.close("all")
 
 
-def test_balanced_panel_survives_a_nuts_revision():
-    # tgs00042 holds IE01/IE02 (NUTS 2013) in 2013 and 2015 and IE04-IE06 (NUTS 2016+) later
-    data = rd_regional.regional_panel("IE", "PC_GDP").data
+def test_balanced_panel_survives_a_change_of_region_set():
+    # two region sets (as before harmonisation: IE01/IE02 then IE04-IE06): the set covering most
+    # years wins; on the real data the NUTS harmonisation now makes IE's sets comparable
+    rows = [("A1", 2013), ("A2", 2013), ("B1", 2017), ("B2", 2017), ("B3", 2017), ("B1", 2019),
+            ("B2", 2019), ("B3", 2019)]
+    data = pd.DataFrame(rows, columns=["geo", "year"]).assign(level=1.0)
     panel, regions, years = rd_regional.balanced(data)
-    assert regions == ["IE01", "IE02"] and years == [2013, 2015]
-    assert set(panel["geo"]) == {"IE04", "IE05", "IE06"}
-    assert panel.groupby("year")["geo"].nunique().eq(3).all()
+    assert regions == ["A1", "A2"] and years == [2013]
+    assert set(panel["geo"]) == {"B1", "B2", "B3"}
 
 
 def test_unweighted_run_has_a_dispersion_series():

@@ -39,6 +39,7 @@ from functools import lru_cache
 import numpy as np
 import pandas as pd
 
+from .. import nuts
 from ..context import RunContext, run_name
 from ..hypothesis import Evidence, Hypothesis
 from ..params import ParameterError, check_alpha, check_choice, check_subset, check_year_range
@@ -51,7 +52,7 @@ from ._common import finish_rows, snapshot_vintage
 NOTEBOOK = "h4_regional_rd_disparity.ipynb"
 UNITS = ("PC_GDP", "MIO_EUR", "EUR_HAB", "BES_EUR_HAB", "GOV_EUR_HAB")
 WEIGHTS = ("population", "gdp", None)
-GDP_VINTAGES = ("nama_10r_2gdp_2026", "nama_10r_2gdp_2017")   # newest first: wins ties
+GDP_VINTAGES = ("nama_10r_2gdp_2026", "nama_10r_2gdp_2017", "tgs00003")   # preference on ties
 
 UNIT_TEXT = {
     "PC_GDP": "% of GDP",
@@ -109,17 +110,6 @@ def countries() -> list[str]:
     return sorted(set(geo[geo.str.fullmatch(r"[A-Z]{2}[0-9A-Z]{2}")].str[:2]))
 
 
-def _gdp_vintage(years: list[int]) -> str:
-    """The GDP vintage covering most of ``years`` (ties: the newer one). Never two at once."""
-    best, cover = None, -1
-    for name in GDP_VINTAGES:
-        have = set(_load(name)["time"].astype(str).astype(int))
-        n = len(have & set(years))
-        if n > cover:
-            best, cover = name, n
-    return best
-
-
 @dataclass
 class Panel:
     """A regional series in one unit with everything needed for the measures."""
@@ -130,79 +120,241 @@ class Panel:
     notes: list
 
 
-def regional_panel(country: str = "BG", unit: str = "MIO_EUR", regions: list[str] | None = None,
-                   years: tuple[int, int] | None = None) -> Panel:
-    """NUTS 2 regions of ``country`` in ``unit``, one row per region and year.
+def _gdp_frame(name: str) -> pd.DataFrame:
+    raw = _load("tgs00096_tgs00003_nuts2" if name == "tgs00003" else name)
+    if name == "tgs00003":
+        out = raw[raw["dataset"].astype(str) == "tgs00003"].copy()
+        out.attrs.update(raw.attrs)
+        return out
+    return raw
 
-    Columns: ``geo, year, value`` (in ``unit``), ``level`` (the level inequality measures use:
-    % of GDP for PC_GDP, EUR per inhabitant otherwise), ``pc_gdp``, ``gdp_mio_eur``,
-    ``population`` (1 January; NA where not available), ``flag`` (the tgs00042 or extract flag),
-    ``derived`` (bool) and ``formula``. Region-years lacking an input are dropped and listed in
-    ``Panel.dropped`` with the reason (NUTS version changes show up here).
-    """
-    check_choice(unit, UNITS, "unit")
-    notes: list[str] = []
-    frames = []
+
+def _gdp_vintage(years: list[int], country: str | None = None, year: int | None = None) -> str:
+    """The one GDP source for the whole series (never two at once): the one with the most of the
+    country's regions in ``year``, then the most region-years in ``years``; ties go to the
+    earlier entry of :data:`GDP_VINTAGES` (the newest Eurostat vintage first, the 2020 extract of
+    tgs00003 last). Without ``country``, the source covering most years."""
+    best, score = None, None
+    for k, name in enumerate(GDP_VINTAGES):
+        g = _gdp_frame(name)
+        g = g[g["unit"].astype(str) == "MIO_EUR"]
+        if country is not None:
+            g = _nuts2(g, country)
+            g = g[g["year"].isin(years)]
+            now = g.loc[g["year"] == year, "geo"].nunique() if year is not None else 0
+            s = (now, len(g), -k)
+        else:
+            s = (0, len(set(g["time"].astype(str).astype(int)) & set(years)), -k)
+        if score is None or s > score:
+            best, score = name, s
+    return best
+
+
+def _total_inputs(country: str, base: pd.DataFrame, year: int | None):
+    """GDP (one vintage) and population rows of ``country``, and the notes/frames they add."""
+    vintage = _gdp_vintage(sorted(base["year"].unique()), country, year)
+    graw = _gdp_frame(vintage)
+    gdp = _nuts2(graw[graw["unit"].astype(str) == "MIO_EUR"], country)[["geo", "year", "value"]]
+    pop_raw = _load("demo_r_pjanaggr3")
+    pop = _nuts2(pop_raw, country)[["geo", "year", "value"]]
+    note = (f"regional GDP from {vintage} (vintage {graw.attrs.get('vintage')}), one vintage for "
+            "the whole series")
+    return vintage, gdp, pop, [graw, pop_raw], note
+
+
+def _total_panel(country: str, unit: str, base: pd.DataFrame, year: int | None):
+    """tgs00042 with GDP and population on the coarsest common partition of their NUTS versions.
+
+    Returns (data, dropped, frames, notes); ``geo`` is the harmonised unit's id (an unchanged
+    region keeps its code; HU10 stands for HU10 = HU11 + HU12)."""
+    vintage, gdp, pop, frames, note = _total_inputs(country, base, year)
+    v_rd = _series_versions("tgs00042", country)
+    v_gdp = _series_versions(vintage, country)
+    v_pop = _series_versions("demo_r_pjanaggr3", country)
+    yrs = set(base["year"])
+    used = {v for d in (v_rd, v_gdp, v_pop) for y, (v, _) in d.items() if y in yrs}
+    part = nuts.common_partition(sorted(used), country)
+    dropped: list = []
+    gdp_u = _harmonise_additive(gdp[gdp["year"].isin(yrs)], v_gdp, part, "GDP", dropped)
+    pop_u = _harmonise_additive(pop[pop["year"].isin(yrs)], v_pop, part, "population", dropped)
+    gdp_u = gdp_u.set_index(["unit_id", "year"])["value"]
+    pop_u = pop_u.set_index(["unit_id", "year"])["value"]
+    same = {y for y in yrs if y in v_gdp and y in v_rd and v_gdp[y][0] == v_rd[y][0]}
+    gdp_codes = gdp[gdp["year"].isin(same)].set_index(["geo", "year"])["value"]
+    out = _unit_intensity(base, gdp_codes, gdp_u, v_rd, part, dropped)
+    if out.empty:
+        raise ParameterError(f"country={country!r}: no tgs00042 region could be placed on a NUTS "
+                             "partition; see data/nuts/series_nuts_versions.csv")
+    key = list(zip(out["geo"], out["year"]))
+    out["gdp_mio_eur"] = [gdp_u.get(k, np.nan) for k in key]
+    out["population"] = [pop_u.get(k, np.nan) for k in key]
+    out["pc_gdp"] = out["pc_published"].where(out["pc_published"].notna(),
+                                              100.0 * out["gerd"] / out["gdp_mio_eur"])
+    versions = ", ".join(f"{k} NUTS {v}" for k, v in (
+        ("tgs00042", sorted({v for y, (v, _) in v_rd.items() if y in yrs})),
+        (vintage, sorted({v for y, (v, _) in v_gdp.items() if y in yrs})),
+        ("population", sorted({v for y, (v, _) in v_pop.items() if y in yrs}))))
+    out["nuts_versions"] = versions
+    notes = [note, f"NUTS versions harmonised onto their coarsest common partition: {versions}"]
+    gone = pd.concat(dropped, ignore_index=True) if dropped else pd.DataFrame(columns=["year", "geo", "reason"])
+    return out, gone, frames, notes
+
+
+def _extract_panel(country: str, unit: str, base: pd.DataFrame):
+    """A published per-inhabitant extract (BES/GOV): matched by code, population joined by code."""
     pop_raw = _load("demo_r_pjanaggr3")
     pop = _nuts2(pop_raw, country).set_index(["geo", "year"])["value"].rename("population")
-    if unit in ("BES_EUR_HAB", "GOV_EUR_HAB"):
-        raw = _load("rd_e_gerdreg_bes_eur_hab" if unit == "BES_EUR_HAB" else "rd_e_gerdreg_gov_eur_hab")
-        frames.append(raw)
-        base = _nuts2(raw, country)
-        needed = []     # published per-inhabitant values: nothing to derive
-    else:
-        raw = _load("tgs00042")
-        frames.append(raw)
-        base = _nuts2(raw, country)
-        needed = ["gdp"] if unit == "MIO_EUR" else ["gdp", "population"] if unit == "EUR_HAB" else []
+    out = base.join(pop, on=["geo", "year"])
+    out = out.assign(label=out["geo"], kind="by code", exact=True, members=out["geo"],
+                     nuts_version=2016, gdp_mio_eur=np.nan, pc_gdp=np.nan,
+                     nuts_versions="NUTS 2016 codes (extract), matched by code only")
+    return out, pd.DataFrame(columns=["year", "geo", "reason"]), [pop_raw], [
+        "sector extract: NUTS 2016 codes, not harmonised (per-inhabitant values have no numerator "
+        "to add over a unit)"]
+
+
+PANEL_COLUMNS = ["geo", "year", "unit", "value", "level", "pc_gdp", "gdp_mio_eur", "population",
+                 "flag", "derived", "formula", "label", "kind", "exact", "members", "nuts_versions"]
+
+
+def regional_panel(country: str = "BG", unit: str = "MIO_EUR", regions: list[str] | None = None,
+                   years: tuple[int, int] | None = None, year: int | None = None) -> Panel:
+    """NUTS 2 regions of ``country`` in ``unit``, one row per (harmonised) region and year.
+
+    Columns: ``geo`` (the region, or the harmonised unit's id where NUTS versions differ: HU10
+    stands for HU10 = HU11 + HU12), ``year, value`` (in ``unit``), ``level`` (% of GDP for
+    PC_GDP, EUR per inhabitant otherwise), ``pc_gdp``, ``gdp_mio_eur``, ``population`` (1
+    January), ``flag``, ``derived``, ``formula``, ``label`` (the unit's members per version),
+    ``kind``, ``exact`` (False for a non-additive boundary change merged into one unit),
+    ``members`` and ``nuts_versions``. Every input is harmonised onto the coarsest common
+    partition of the NUTS versions involved (:mod:`clusterstats.nuts`) before any ratio or index;
+    a unit-year lacking an input is dropped and listed in ``Panel.dropped`` with the reason.
+    ``year`` (the analysis year) guides the choice of the one GDP vintage.
+    """
+    check_choice(unit, UNITS, "unit")
+    extract = unit in ("BES_EUR_HAB", "GOV_EUR_HAB")
+    raw = _load(("rd_e_gerdreg_bes_eur_hab" if unit == "BES_EUR_HAB" else "rd_e_gerdreg_gov_eur_hab")
+                if extract else "tgs00042")
+    base = _nuts2(raw, country)
     if base.empty:
         raise ParameterError(f"country={country!r}: no NUTS 2 rows in {raw.attrs.get('name')}; "
                              f"valid countries: {', '.join(countries())}")
     if regions is not None:
         regions = check_subset(regions, sorted(set(base["geo"])), "regions")
-        base = base[base["geo"].isin(regions)]
     if years is not None:
         start, end = check_year_range(years[0], years[1], base["year"].unique(), name="years")
         base = base[base["year"].between(start, end)]
-    base = base[["geo", "year", "value", "flag"]].copy()
-    base["flag"] = _flag_text(base["flag"])
-    gdp = pd.Series(dtype=float, name="gdp_mio_eur",
-                    index=pd.MultiIndex.from_arrays([[], []], names=["geo", "year"]))
-    if unit in ("PC_GDP", "MIO_EUR", "EUR_HAB"):
-        vintage = _gdp_vintage(sorted(base["year"].unique()))
-        graw = _load(vintage)
-        frames.append(graw)
-        g = _nuts2(graw[graw["unit"].astype(str) == "MIO_EUR"], country)
-        gdp = g.set_index(["geo", "year"])["value"].rename("gdp_mio_eur")
-        notes.append(f"regional GDP from {vintage} (vintage {graw.attrs.get('vintage')}), one "
-                     "vintage for the whole series")
-    frames.append(pop_raw)
-    base = base.join(gdp, on=["geo", "year"]).join(pop, on=["geo", "year"])
-    base["pc_gdp"] = base["value"] if unit in ("PC_GDP", "MIO_EUR", "EUR_HAB") else np.nan
-    missing = pd.Series("", index=base.index)
-    if "gdp" in needed:
-        missing = missing.where(base["gdp_mio_eur"].notna(), missing + "no regional GDP for this code/year; ")
-    if "population" in needed:
-        missing = missing.where(base["population"].notna(), missing + "no 1 January population for this code/year; ")
-    dropped = base.loc[missing != "", ["year", "geo"]].assign(reason=missing[missing != ""].str.rstrip("; "))
-    base = base[missing == ""].copy()
-    if unit == "MIO_EUR":
-        base["value"] = base["pc_gdp"] / 100.0 * base["gdp_mio_eur"]
-    elif unit == "EUR_HAB":
-        base["value"] = base["pc_gdp"] / 100.0 * base["gdp_mio_eur"] * 1e6 / base["population"]
+    base = base[["geo", "year", "value", "flag"]].assign(flag=lambda d: _flag_text(d["flag"]))
+    data, dropped, frames, notes = (_extract_panel(country, unit, base) if extract
+                                    else _total_panel(country, unit, base, year))
+    if regions is not None:
+        data = data[data["members"].str.split().map(lambda ms: bool(set(ms) & set(regions)))]
+    return _finish_panel(data, dropped, unit, [raw] + frames, notes, country)
+
+
+def _finish_panel(data, dropped, unit, frames, notes, country) -> Panel:
+    needed = {"MIO_EUR": ["gdp_mio_eur"], "EUR_HAB": ["gdp_mio_eur", "population"]}.get(unit, [])
+    needed = needed + (["pc_gdp"] if unit in TOTAL_UNITS else ["value"])
+    what = {"gdp_mio_eur": "no regional GDP", "population": "no 1 January population",
+            "pc_gdp": "no R&D intensity", "value": "no value"}
+    missing = pd.Series("", index=data.index)
+    for col in needed:
+        missing = missing.where(data[col].notna(), missing + what[col] + " for this unit/year; ")
+    gone = data.loc[missing != "", ["year", "geo"]].assign(reason=missing[missing != ""].str.rstrip("; "))
+    data = data[missing == ""].copy()
+    if unit in TOTAL_UNITS:
+        data["value"] = {"PC_GDP": data["pc_gdp"], "MIO_EUR": data["pc_gdp"] / 100.0 * data["gdp_mio_eur"],
+                         "EUR_HAB": data["pc_gdp"] / 100.0 * data["gdp_mio_eur"] * 1e6 / data["population"]}[unit]
     # Inequality measures need a level, not a total: MIO_EUR is measured per inhabitant
-    # (NA where the 1 January population is missing); every other unit is a level already.
-    base["level"] = (base["value"] * 1e6 / base["population"]) if unit == "MIO_EUR" else base["value"]
-    base["derived"] = unit in ("MIO_EUR", "EUR_HAB")
-    base["formula"] = FORMULA[unit]
-    base["unit"] = unit
-    if base.empty:
+    data["level"] = (data["value"] * 1e6 / data["population"]) if unit == "MIO_EUR" else data["value"]
+    data = data.assign(derived=unit in ("MIO_EUR", "EUR_HAB"), formula=FORMULA[unit], unit=unit)
+    if data.empty:
         raise ParameterError(f"country={country!r}, unit={unit}: no region-year has every input "
-                             f"({', '.join(needed) or 'value'}); try another unit or years")
-    out = base.sort_values(["year", "geo"]).reset_index(drop=True)
-    return Panel(out[["geo", "year", "unit", "value", "level", "pc_gdp", "gdp_mio_eur", "population",
-                      "flag", "derived", "formula"]], unit,
+                             f"({', '.join(needed)}); try another unit or years")
+    dropped = pd.concat([dropped, gone], ignore_index=True)
+    return Panel(data.sort_values(["year", "geo"]).reset_index(drop=True)[PANEL_COLUMNS], unit,
                  dropped.sort_values(["year", "geo"]).reset_index(drop=True), frames, notes)
+
+
+# --------------------------------------------------------------------------------------------
+# NUTS versions: every input is brought onto the coarsest common partition before comparing
+# --------------------------------------------------------------------------------------------
+#: series names in data/nuts/series_nuts_versions.csv for each snapshot frame
+SERIES_NAME = {"tgs00003": "tgs00096_tgs00003_nuts2:tgs00003"}
+
+
+def _series_versions(series: str, country: str) -> dict[int, tuple[int, str]]:
+    """Year -> (NUTS version, match) of one series for one country (data/nuts, reviewed table).
+
+    The version is the newest whose code set holds the series' codes (all versions listed share
+    them); a "mixed" year keeps the listed version and leaves the other version's codes out."""
+    sv = nuts.series_versions(SERIES_NAME.get(series, series))
+    out = {}
+    for r in sv[sv["country"] == country].itertuples():
+        if not r.versions:
+            continue
+        a, _, b = r.years.partition("-")
+        version = int(r.versions.split()[-1])
+        for y in range(int(a), int(b or a) + 1):
+            out[y] = (version, r.match)
+    return out
+
+
+def _by_version(frame: pd.DataFrame, versions: dict[int, tuple[int, str]], what: str,
+                dropped: list) -> dict[int, pd.DataFrame]:
+    """Split a country's rows (geo, year, value) by the NUTS version of their year."""
+    out: dict[int, list] = {}
+    for yr, sub in frame.groupby("year"):
+        if int(yr) not in versions:
+            dropped.append(sub[["year", "geo"]].assign(reason=f"{what}: NUTS version of {yr} not recorded"))
+            continue
+        out.setdefault(versions[int(yr)][0], []).append(sub)
+    return {v: pd.concat(parts) for v, parts in out.items()}
+
+
+def _harmonise_additive(frame: pd.DataFrame, versions, part, what: str, dropped: list) -> pd.DataFrame:
+    """Sum an additive input (GDP, population) over each unit's members, year by year."""
+    parts = []
+    for v, sub in _by_version(frame, versions, what, dropped).items():
+        h = nuts.harmonise(sub[["geo", "year", "value"]], v, part, other_versions="drop")
+        parts.append(h.data[["unit_id", "year", "value"]])
+        if len(h.dropped):
+            dropped.append(h.dropped.rename(columns={"label": "geo"})[["year", "geo", "reason"]]
+                           .assign(reason=lambda d: what + ": " + d["reason"]))
+    if not parts:
+        return pd.DataFrame(columns=["unit_id", "year", "value"])
+    return pd.concat(parts, ignore_index=True)
+
+
+def _unit_intensity(rd: pd.DataFrame, gdp_codes: pd.Series, gdp_units: pd.Series, versions, part,
+                    dropped: list) -> pd.DataFrame:
+    """GERD % of GDP per unit: the ratio of the unit's GERD to its GDP (never a sum of ratios).
+
+    A unit with one member in the R&D series' version takes the member's published intensity
+    (its territory is the unit's). A unit with several members needs each member's GDP in that
+    version (GERD = sum of intensity x GDP); without it the unit is excluded, by name."""
+    rows = []
+    for v, sub in _by_version(rd, versions, "tgs00042", dropped).items():
+        members = part[part["version"] == v][["unit_id", "label", "kind", "exact", "code"]]
+        m = sub.merge(members, left_on="geo", right_on="code", how="inner")
+        need = members.groupby("unit_id")["code"].agg(list)
+        for (uid, yr), g in m.groupby(["unit_id", "year"]):
+            codes, label = need[uid], g["label"].iloc[0]
+            if len(g) < len(codes):
+                dropped.append(pd.DataFrame({"year": [yr], "geo": [uid], "reason": [
+                    f"tgs00042: unit {label} lacks {sorted(set(codes) - set(g['geo']))}"]}))
+                continue
+            total = gdp_units.get((uid, yr), np.nan)
+            if len(codes) == 1:
+                gerd = g["value"].iloc[0] / 100.0 * total
+            else:
+                parts_gdp = [gdp_codes.get((c, yr), np.nan) for c in g["geo"]]
+                gerd = float(np.sum(g["value"].to_numpy() / 100.0 * np.array(parts_gdp)))
+            rows.append(dict(geo=uid, year=int(yr), label=label, kind=g["kind"].iloc[0],
+                             exact=bool(g["exact"].iloc[0]), members=" ".join(sorted(g["geo"])),
+                             nuts_version=v, pc_published=g["value"].iloc[0] if len(codes) == 1 else np.nan,
+                             gerd=gerd, flag=";".join(sorted({f for f in g["flag"] if f}))))
+    return pd.DataFrame(rows)
 
 
 def balanced(data: pd.DataFrame, column: str = "level") -> tuple[pd.DataFrame, list[str], list[int]]:
@@ -331,7 +483,7 @@ def unit_panels(p: dict) -> tuple[dict[str, Panel], list[str]]:
     by_unit, notes = {}, []
     for u in UNITS:
         try:
-            by_unit[u] = regional_panel(p["country"], u, p["regions"])
+            by_unit[u] = regional_panel(p["country"], u, p["regions"], year=p["year"])
         except ParameterError as exc:
             if u == p["unit"]:
                 raise
@@ -366,6 +518,13 @@ def ratio_table(by_unit: dict[str, Panel], p: dict, notes: list[str]) -> pd.Data
             notes.append(f"{u}: fewer than two regions in {year}, no ratios")
             continue
         leader = _claim_leader(p, sub)
+        try:
+            check_coverage(panel, year, leader or sub.loc[sub["value"].idxmax(), "geo"])
+        except nuts.NotComparableError as exc:
+            if u == p["unit"]:
+                raise
+            notes.append(f"{u}: {exc}")
+            continue
         if leader is not None and leader not in set(sub["geo"]):
             if u == p["unit"]:
                 raise ParameterError(f"leader={leader!r} has no {u} value in {year}; regions: "
@@ -378,6 +537,33 @@ def ratio_table(by_unit: dict[str, Panel], p: dict, notes: list[str]) -> pd.Data
     if not parts:
         raise ParameterError(f"no unit has two or more regions with data in {year} for {p['country']}")
     return pd.concat(parts, ignore_index=True)
+
+
+def check_coverage(panel: Panel, year: int, leader: str) -> list[str]:
+    """The units of ``year`` that could not be made comparable, by name; refuses (raises
+    :class:`clusterstats.nuts.NotComparableError`) when the leader or a majority of the units is
+    among them, or when an excluded unit's published R&D intensity is at least the leader's (it
+    could be the real leader)."""
+    have = set(panel.data.loc[panel.data["year"] == year, "geo"])
+    gone = panel.dropped[(panel.dropped["year"] == year) & ~panel.dropped["geo"].isin(have)]
+    excluded = sorted(set(gone["geo"]) - {""})
+    why = "; ".join(f"{g}: {gone.loc[gone['geo'] == g, 'reason'].iloc[0]}" for g in excluded)
+    what = f"{panel.unit} in {year}"
+    if leader in excluded:
+        raise nuts.NotComparableError(f"{what} refused: the leading region {leader} cannot be made "
+                                      f"comparable. Excluded: {why}")
+    if 2 * len(excluded) > len(excluded) + len(have):
+        raise nuts.NotComparableError(f"{what} refused: {len(excluded)} of "
+                                      f"{len(excluded) + len(have)} regions cannot be made comparable. "
+                                      f"Excluded: {why}")
+    rd = _nuts2(_load("tgs00042"), str(leader)[:2])
+    rd = rd[rd["year"] == year].set_index("geo")["value"]
+    lead_pc = panel.data.loc[(panel.data["year"] == year) & (panel.data["geo"] == leader), "pc_gdp"]
+    rivals = [g for g in excluded if g in rd.index and len(lead_pc) and rd[g] >= float(lead_pc.iloc[0])]
+    if rivals:
+        raise nuts.NotComparableError(f"{what} refused: {', '.join(rivals)} cannot be made comparable "
+                                      f"and its R&D intensity is at least the leader's. Excluded: {why}")
+    return excluded
 
 
 def c12_rows(ratios: pd.DataFrame, by_unit: dict[str, Panel], p: dict) -> list[dict]:
