@@ -203,6 +203,30 @@ def not_testable(rows, **_: Any) -> Judgement:
                      + (f": {notes[0]}" if notes else ""))
 
 
+@rule
+def values_inside(rows, *, low: float, high: float) -> Judgement:
+    """Exact values of a whole population (no sampling) must *all* lie in ``[low, high]``.
+
+    Each row carries the smallest and largest of its values in ``range_min`` and ``range_max``
+    (e.g. the ratios of one region to each other region; falls back to ``effect``). Every row's
+    range inside → supported; any value outside → not supported (for exact values an excursion
+    is evidence against, not an undecided straddle, unlike :func:`interval_inside`); a row with
+    no values → inconclusive. The bounds are inclusive."""
+    inside, outside = [], []
+    for row in _rows(rows):
+        lo, hi = _num(row.get("range_min")), _num(row.get("range_max"))
+        if math.isnan(lo) or math.isnan(hi):
+            lo = hi = _num(row.get("effect"))
+        if math.isnan(lo) or math.isnan(hi):
+            return Judgement(INCONCLUSIVE, f"{_label(row)} has no values")
+        text = f"{_label(row)} {_g(lo)}–{_g(hi)}" if lo != hi else f"{_label(row)} {_g(lo)}"
+        (inside if low <= lo and hi <= high else outside).append(text)
+    rng = f"[{_g(low)}, {_g(high)}]"
+    if outside:
+        return Judgement(NOT_SUPPORTED, f"not all values inside the claimed {rng}: " + "; ".join(outside))
+    return Judgement(SUPPORTED, f"all values inside the claimed {rng}: " + "; ".join(inside))
+
+
 # ---------------------------------------------------------------------------------------------
 # applying rules
 # ---------------------------------------------------------------------------------------------

@@ -85,11 +85,28 @@ def test_converted_notebook_uses_only_public_names_and_no_typed_numbers(name):
 def test_h4_bulgaria(tmp_path):
     _kernel_or_skip()
     fig, res = _execute("h4_regional_rd_disparity", tmp_path)
-    for stem in ("h4_leader_ratios_BG_2016", "h4_dispersion_BG_MIO_EUR", "h4_map_BG_2016"):
+    run = "h4_regional_rd_disparity"   # the default run: figures/<run>/..., results/rows/<run>.csv
+    for stem in ("h4_leader_ratios", "h4_dispersion", "h4_map"):
         for ext in ("png", "pdf", "svg", "csv", "provenance.json"):
-            assert (fig / f"{stem}.{ext}").exists(), f"{stem}.{ext}"
-    rows = _rows(res, "h4_BG_MIO_EUR_2016")
+            assert (fig / run / f"{stem}.{ext}").exists(), f"{stem}.{ext}"
+    prov = json.loads((fig / run / "h4_map.provenance.json").read_text(encoding="utf-8"))
+    assert '"unit": "MIO_EUR"' in json.dumps(prov, sort_keys=True)
+    rows = _rows(res, run)
     assert set(rows["claim_id"]) == {"C12", "C13"} and set(rows["hypothesis"]) == {"H4"}
+    primary = rows[rows["role"] == "primary"]
+    assert set(primary["part"]) == {"C12.range", "C13.half", "C13.second"}
+    assert primary["verdict"].notna().all()
+
+
+@pytest.mark.slow
+def test_h4_unit_runs_write_their_own_files(tmp_path):
+    _kernel_or_skip()
+    fig, res = _execute("h4_regional_rd_disparity", tmp_path, unit="PC_GDP")
+    run = "h4_regional_rd_disparity__unit-PC_GDP"
+    assert (fig / run / "h4_leader_ratios.png").exists() and (fig / run / "h4_map.png").exists()
+    assert not (fig / "h4_regional_rd_disparity").exists()
+    rows = _rows(res, run)
+    assert set(rows.loc[rows["role"].isin(["primary", "sensitivity"]), "role"]) == {"sensitivity"}
 
 
 @pytest.mark.slow
@@ -106,9 +123,10 @@ def test_h4_another_country_from_the_command_line(tmp_path, country):
          "-p", "figures_dir", str(fig), "-p", "results_dir", str(res)],
         capture_output=True, text=True, timeout=300, env=os.environ.copy())
     assert proc.returncode == 0, proc.stderr[-2000:]
-    assert (fig / f"h4_leader_ratios_{country}_2016.png").exists()
-    assert (fig / f"h4_map_{country}_2016.png").exists()
-    rows = _rows(res, f"h4_{country}_MIO_EUR_2016")
+    run = f"h4_regional_rd_disparity__country-{country}"
+    assert (fig / run / "h4_leader_ratios.png").exists()
+    assert (fig / run / "h4_map.png").exists()
+    rows = _rows(res, run)
     leaders = set(rows.loc[rows["test"] == "leader_ratio_range", "leader"])
     # the leading region can differ by unit (PT: Norte in % of GDP, Lisbon in million EUR)
     assert leaders and all(code.startswith(country) for code in leaders)

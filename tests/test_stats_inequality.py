@@ -84,8 +84,12 @@ def test_gini_by_hand_pysal_and_small_n_correction():
     # sum_ij |yi - yj| = 2*(1 + 3 + 2) = 12; G = 12 / (2 * 9 * 7/3) = 2/7
     assert out["effect"] == pytest.approx(2 / 7, rel=1e-12)
     assert out["effect"] == pytest.approx(Gini(np.array([1.0, 2.0, 4.0])).g, rel=1e-9)
-    corrected = gini(THREE, "y").iloc[0]
+    # the population Gini is the default (issue 11, item 5); the correction is a labelled option
+    assert gini(THREE, "y").iloc[0]["effect"] == pytest.approx(2 / 7, rel=1e-12)
+    assert gini(THREE, "y").iloc[0]["effect_name"] == "gini"
+    corrected = gini(THREE, "y", small_n_correction=True).iloc[0]
     assert corrected["effect"] == pytest.approx(2 / 7 * 3 / 2, rel=1e-12)
+    assert corrected["effect_name"] == "gini_corrected"
     assert corrected["gini_raw"] == pytest.approx(2 / 7)
 
 
@@ -93,7 +97,8 @@ def test_gini_bounds():
     all_in_one = pd.DataFrame({"y": [0.0] * 5 + [1.0]})
     raw = gini(all_in_one, "y", small_n_correction=False).loc[0, "effect"]
     assert raw == pytest.approx(5 / 6)  # (n-1)/n: the uncorrected maximum for six regions
-    assert gini(all_in_one, "y").loc[0, "effect"] == pytest.approx(1.0)
+    assert gini(all_in_one, "y").loc[0, "effect"] == pytest.approx(5 / 6)
+    assert gini(all_in_one, "y", small_n_correction=True).loc[0, "effect"] == pytest.approx(1.0)
     equal = pd.DataFrame({"y": [3.0] * 6})
     assert gini(equal, "y").loc[0, "effect"] == 0
 

@@ -39,17 +39,20 @@ from functools import lru_cache
 import numpy as np
 import pandas as pd
 
+from .. import nuts
+from ..context import RunContext, run_name
+from ..hypothesis import Evidence, Hypothesis
 from ..params import ParameterError, check_alpha, check_choice, check_subset, check_year_range
 from ..snapshot import load_snapshot
 from ..stats.convergence import beta_convergence, sigma_convergence
 from ..stats.inequality import (cv, gini, inequality_table, leader_ratios, summarise_years, theil_l,
                                 theil_t, williamson_cv)
-from ._common import Analysis, finish_rows, snapshot_vintage
+from ._common import finish_rows, snapshot_vintage
 
 NOTEBOOK = "h4_regional_rd_disparity.ipynb"
 UNITS = ("PC_GDP", "MIO_EUR", "EUR_HAB", "BES_EUR_HAB", "GOV_EUR_HAB")
 WEIGHTS = ("population", "gdp", None)
-GDP_VINTAGES = ("nama_10r_2gdp_2026", "nama_10r_2gdp_2017")   # newest first: wins ties
+GDP_VINTAGES = ("nama_10r_2gdp_2026", "nama_10r_2gdp_2017", "tgs00003")   # preference on ties
 
 UNIT_TEXT = {
     "PC_GDP": "% of GDP",
@@ -70,9 +73,12 @@ FORMULA = {
 C12 = "R&D spending in the South-west region (BG41) is 7-14 times that of each other region."
 C13 = ("The five other regions together spend about half as much on R&D as the South-west; "
        "South central ranks second.")
+#: the guide's range, drawn as a band in the ratio figure (the verdict rule and its reading of
+#: the range are in data/claims.yaml, part C12.range)
 GUIDE_RANGE = (7.0, 14.0)
-#: "2 times less": we read "about half" as a leader / total-of-others ratio in [1.5, 2.5]
-ABOUT_TWO = (1.5, 2.5)
+#: the level the inequality measures use in each unit (they need levels, not totals)
+LEVEL_TEXT = {"PC_GDP": "% of GDP", "MIO_EUR": "EUR per inhabitant", "EUR_HAB": "EUR per inhabitant",
+              "BES_EUR_HAB": "EUR per inhabitant", "GOV_EUR_HAB": "EUR per inhabitant"}
 REF_GUIDE = ("Good Practices Guide on Clusters and Technology Transfers - Bulgaria (2018), section "
              "'Number and types of technology transfers made in Bulgaria' (p. 32 ff.), seed line 549")
 
@@ -104,17 +110,6 @@ def countries() -> list[str]:
     return sorted(set(geo[geo.str.fullmatch(r"[A-Z]{2}[0-9A-Z]{2}")].str[:2]))
 
 
-def _gdp_vintage(years: list[int]) -> str:
-    """The GDP vintage covering most of ``years`` (ties: the newer one). Never two at once."""
-    best, cover = None, -1
-    for name in GDP_VINTAGES:
-        have = set(_load(name)["time"].astype(str).astype(int))
-        n = len(have & set(years))
-        if n > cover:
-            best, cover = name, n
-    return best
-
-
 @dataclass
 class Panel:
     """A regional series in one unit with everything needed for the measures."""
@@ -125,79 +120,241 @@ class Panel:
     notes: list
 
 
-def regional_panel(country: str = "BG", unit: str = "MIO_EUR", regions: list[str] | None = None,
-                   years: tuple[int, int] | None = None) -> Panel:
-    """NUTS 2 regions of ``country`` in ``unit``, one row per region and year.
+def _gdp_frame(name: str) -> pd.DataFrame:
+    raw = _load("tgs00096_tgs00003_nuts2" if name == "tgs00003" else name)
+    if name == "tgs00003":
+        out = raw[raw["dataset"].astype(str) == "tgs00003"].copy()
+        out.attrs.update(raw.attrs)
+        return out
+    return raw
 
-    Columns: ``geo, year, value`` (in ``unit``), ``level`` (the level inequality measures use:
-    % of GDP for PC_GDP, EUR per inhabitant otherwise), ``pc_gdp``, ``gdp_mio_eur``,
-    ``population`` (1 January; NA where not available), ``flag`` (the tgs00042 or extract flag),
-    ``derived`` (bool) and ``formula``. Region-years lacking an input are dropped and listed in
-    ``Panel.dropped`` with the reason (NUTS version changes show up here).
-    """
-    check_choice(unit, UNITS, "unit")
-    notes: list[str] = []
-    frames = []
+
+def _gdp_vintage(years: list[int], country: str | None = None, year: int | None = None) -> str:
+    """The one GDP source for the whole series (never two at once): the one with the most of the
+    country's regions in ``year``, then the most region-years in ``years``; ties go to the
+    earlier entry of :data:`GDP_VINTAGES` (the newest Eurostat vintage first, the 2020 extract of
+    tgs00003 last). Without ``country``, the source covering most years."""
+    best, score = None, None
+    for k, name in enumerate(GDP_VINTAGES):
+        g = _gdp_frame(name)
+        g = g[g["unit"].astype(str) == "MIO_EUR"]
+        if country is not None:
+            g = _nuts2(g, country)
+            g = g[g["year"].isin(years)]
+            now = g.loc[g["year"] == year, "geo"].nunique() if year is not None else 0
+            s = (now, len(g), -k)
+        else:
+            s = (0, len(set(g["time"].astype(str).astype(int)) & set(years)), -k)
+        if score is None or s > score:
+            best, score = name, s
+    return best
+
+
+def _total_inputs(country: str, base: pd.DataFrame, year: int | None):
+    """GDP (one vintage) and population rows of ``country``, and the notes/frames they add."""
+    vintage = _gdp_vintage(sorted(base["year"].unique()), country, year)
+    graw = _gdp_frame(vintage)
+    gdp = _nuts2(graw[graw["unit"].astype(str) == "MIO_EUR"], country)[["geo", "year", "value"]]
+    pop_raw = _load("demo_r_pjanaggr3")
+    pop = _nuts2(pop_raw, country)[["geo", "year", "value"]]
+    note = (f"regional GDP from {vintage} (vintage {graw.attrs.get('vintage')}), one vintage for "
+            "the whole series")
+    return vintage, gdp, pop, [graw, pop_raw], note
+
+
+def _total_panel(country: str, unit: str, base: pd.DataFrame, year: int | None):
+    """tgs00042 with GDP and population on the coarsest common partition of their NUTS versions.
+
+    Returns (data, dropped, frames, notes); ``geo`` is the harmonised unit's id (an unchanged
+    region keeps its code; HU10 stands for HU10 = HU11 + HU12)."""
+    vintage, gdp, pop, frames, note = _total_inputs(country, base, year)
+    v_rd = _series_versions("tgs00042", country)
+    v_gdp = _series_versions(vintage, country)
+    v_pop = _series_versions("demo_r_pjanaggr3", country)
+    yrs = set(base["year"])
+    used = {v for d in (v_rd, v_gdp, v_pop) for y, (v, _) in d.items() if y in yrs}
+    part = nuts.common_partition(sorted(used), country)
+    dropped: list = []
+    gdp_u = _harmonise_additive(gdp[gdp["year"].isin(yrs)], v_gdp, part, "GDP", dropped)
+    pop_u = _harmonise_additive(pop[pop["year"].isin(yrs)], v_pop, part, "population", dropped)
+    gdp_u = gdp_u.set_index(["unit_id", "year"])["value"]
+    pop_u = pop_u.set_index(["unit_id", "year"])["value"]
+    same = {y for y in yrs if y in v_gdp and y in v_rd and v_gdp[y][0] == v_rd[y][0]}
+    gdp_codes = gdp[gdp["year"].isin(same)].set_index(["geo", "year"])["value"]
+    out = _unit_intensity(base, gdp_codes, gdp_u, v_rd, part, dropped)
+    if out.empty:
+        raise ParameterError(f"country={country!r}: no tgs00042 region could be placed on a NUTS "
+                             "partition; see data/nuts/series_nuts_versions.csv")
+    key = list(zip(out["geo"], out["year"]))
+    out["gdp_mio_eur"] = [gdp_u.get(k, np.nan) for k in key]
+    out["population"] = [pop_u.get(k, np.nan) for k in key]
+    out["pc_gdp"] = out["pc_published"].where(out["pc_published"].notna(),
+                                              100.0 * out["gerd"] / out["gdp_mio_eur"])
+    versions = ", ".join(f"{k} NUTS {v}" for k, v in (
+        ("tgs00042", sorted({v for y, (v, _) in v_rd.items() if y in yrs})),
+        (vintage, sorted({v for y, (v, _) in v_gdp.items() if y in yrs})),
+        ("population", sorted({v for y, (v, _) in v_pop.items() if y in yrs}))))
+    out["nuts_versions"] = versions
+    notes = [note, f"NUTS versions harmonised onto their coarsest common partition: {versions}"]
+    gone = pd.concat(dropped, ignore_index=True) if dropped else pd.DataFrame(columns=["year", "geo", "reason"])
+    return out, gone, frames, notes
+
+
+def _extract_panel(country: str, unit: str, base: pd.DataFrame):
+    """A published per-inhabitant extract (BES/GOV): matched by code, population joined by code."""
     pop_raw = _load("demo_r_pjanaggr3")
     pop = _nuts2(pop_raw, country).set_index(["geo", "year"])["value"].rename("population")
-    if unit in ("BES_EUR_HAB", "GOV_EUR_HAB"):
-        raw = _load("rd_e_gerdreg_bes_eur_hab" if unit == "BES_EUR_HAB" else "rd_e_gerdreg_gov_eur_hab")
-        frames.append(raw)
-        base = _nuts2(raw, country)
-        needed = []     # published per-inhabitant values: nothing to derive
-    else:
-        raw = _load("tgs00042")
-        frames.append(raw)
-        base = _nuts2(raw, country)
-        needed = ["gdp"] if unit == "MIO_EUR" else ["gdp", "population"] if unit == "EUR_HAB" else []
+    out = base.join(pop, on=["geo", "year"])
+    out = out.assign(label=out["geo"], kind="by code", exact=True, members=out["geo"],
+                     nuts_version=2016, gdp_mio_eur=np.nan, pc_gdp=np.nan,
+                     nuts_versions="NUTS 2016 codes (extract), matched by code only")
+    return out, pd.DataFrame(columns=["year", "geo", "reason"]), [pop_raw], [
+        "sector extract: NUTS 2016 codes, not harmonised (per-inhabitant values have no numerator "
+        "to add over a unit)"]
+
+
+PANEL_COLUMNS = ["geo", "year", "unit", "value", "level", "pc_gdp", "gdp_mio_eur", "population",
+                 "flag", "derived", "formula", "label", "kind", "exact", "members", "nuts_versions"]
+
+
+def regional_panel(country: str = "BG", unit: str = "MIO_EUR", regions: list[str] | None = None,
+                   years: tuple[int, int] | None = None, year: int | None = None) -> Panel:
+    """NUTS 2 regions of ``country`` in ``unit``, one row per (harmonised) region and year.
+
+    Columns: ``geo`` (the region, or the harmonised unit's id where NUTS versions differ: HU10
+    stands for HU10 = HU11 + HU12), ``year, value`` (in ``unit``), ``level`` (% of GDP for
+    PC_GDP, EUR per inhabitant otherwise), ``pc_gdp``, ``gdp_mio_eur``, ``population`` (1
+    January), ``flag``, ``derived``, ``formula``, ``label`` (the unit's members per version),
+    ``kind``, ``exact`` (False for a non-additive boundary change merged into one unit),
+    ``members`` and ``nuts_versions``. Every input is harmonised onto the coarsest common
+    partition of the NUTS versions involved (:mod:`clusterstats.nuts`) before any ratio or index;
+    a unit-year lacking an input is dropped and listed in ``Panel.dropped`` with the reason.
+    ``year`` (the analysis year) guides the choice of the one GDP vintage.
+    """
+    check_choice(unit, UNITS, "unit")
+    extract = unit in ("BES_EUR_HAB", "GOV_EUR_HAB")
+    raw = _load(("rd_e_gerdreg_bes_eur_hab" if unit == "BES_EUR_HAB" else "rd_e_gerdreg_gov_eur_hab")
+                if extract else "tgs00042")
+    base = _nuts2(raw, country)
     if base.empty:
         raise ParameterError(f"country={country!r}: no NUTS 2 rows in {raw.attrs.get('name')}; "
                              f"valid countries: {', '.join(countries())}")
     if regions is not None:
         regions = check_subset(regions, sorted(set(base["geo"])), "regions")
-        base = base[base["geo"].isin(regions)]
     if years is not None:
         start, end = check_year_range(years[0], years[1], base["year"].unique(), name="years")
         base = base[base["year"].between(start, end)]
-    base = base[["geo", "year", "value", "flag"]].copy()
-    base["flag"] = _flag_text(base["flag"])
-    gdp = pd.Series(dtype=float, name="gdp_mio_eur",
-                    index=pd.MultiIndex.from_arrays([[], []], names=["geo", "year"]))
-    if unit in ("PC_GDP", "MIO_EUR", "EUR_HAB"):
-        vintage = _gdp_vintage(sorted(base["year"].unique()))
-        graw = _load(vintage)
-        frames.append(graw)
-        g = _nuts2(graw[graw["unit"].astype(str) == "MIO_EUR"], country)
-        gdp = g.set_index(["geo", "year"])["value"].rename("gdp_mio_eur")
-        notes.append(f"regional GDP from {vintage} (vintage {graw.attrs.get('vintage')}), one "
-                     "vintage for the whole series")
-    frames.append(pop_raw)
-    base = base.join(gdp, on=["geo", "year"]).join(pop, on=["geo", "year"])
-    base["pc_gdp"] = base["value"] if unit in ("PC_GDP", "MIO_EUR", "EUR_HAB") else np.nan
-    missing = pd.Series("", index=base.index)
-    if "gdp" in needed:
-        missing = missing.where(base["gdp_mio_eur"].notna(), missing + "no regional GDP for this code/year; ")
-    if "population" in needed:
-        missing = missing.where(base["population"].notna(), missing + "no 1 January population for this code/year; ")
-    dropped = base.loc[missing != "", ["year", "geo"]].assign(reason=missing[missing != ""].str.rstrip("; "))
-    base = base[missing == ""].copy()
-    if unit == "MIO_EUR":
-        base["value"] = base["pc_gdp"] / 100.0 * base["gdp_mio_eur"]
-    elif unit == "EUR_HAB":
-        base["value"] = base["pc_gdp"] / 100.0 * base["gdp_mio_eur"] * 1e6 / base["population"]
+    base = base[["geo", "year", "value", "flag"]].assign(flag=lambda d: _flag_text(d["flag"]))
+    data, dropped, frames, notes = (_extract_panel(country, unit, base) if extract
+                                    else _total_panel(country, unit, base, year))
+    if regions is not None:
+        data = data[data["members"].str.split().map(lambda ms: bool(set(ms) & set(regions)))]
+    return _finish_panel(data, dropped, unit, [raw] + frames, notes, country)
+
+
+def _finish_panel(data, dropped, unit, frames, notes, country) -> Panel:
+    needed = {"MIO_EUR": ["gdp_mio_eur"], "EUR_HAB": ["gdp_mio_eur", "population"]}.get(unit, [])
+    needed = needed + (["pc_gdp"] if unit in TOTAL_UNITS else ["value"])
+    what = {"gdp_mio_eur": "no regional GDP", "population": "no 1 January population",
+            "pc_gdp": "no R&D intensity", "value": "no value"}
+    missing = pd.Series("", index=data.index)
+    for col in needed:
+        missing = missing.where(data[col].notna(), missing + what[col] + " for this unit/year; ")
+    gone = data.loc[missing != "", ["year", "geo"]].assign(reason=missing[missing != ""].str.rstrip("; "))
+    data = data[missing == ""].copy()
+    if unit in TOTAL_UNITS:
+        data["value"] = {"PC_GDP": data["pc_gdp"], "MIO_EUR": data["pc_gdp"] / 100.0 * data["gdp_mio_eur"],
+                         "EUR_HAB": data["pc_gdp"] / 100.0 * data["gdp_mio_eur"] * 1e6 / data["population"]}[unit]
     # Inequality measures need a level, not a total: MIO_EUR is measured per inhabitant
-    # (NA where the 1 January population is missing); every other unit is a level already.
-    base["level"] = (base["value"] * 1e6 / base["population"]) if unit == "MIO_EUR" else base["value"]
-    base["derived"] = unit in ("MIO_EUR", "EUR_HAB")
-    base["formula"] = FORMULA[unit]
-    base["unit"] = unit
-    if base.empty:
+    data["level"] = (data["value"] * 1e6 / data["population"]) if unit == "MIO_EUR" else data["value"]
+    data = data.assign(derived=unit in ("MIO_EUR", "EUR_HAB"), formula=FORMULA[unit], unit=unit)
+    if data.empty:
         raise ParameterError(f"country={country!r}, unit={unit}: no region-year has every input "
-                             f"({', '.join(needed) or 'value'}); try another unit or years")
-    out = base.sort_values(["year", "geo"]).reset_index(drop=True)
-    return Panel(out[["geo", "year", "unit", "value", "level", "pc_gdp", "gdp_mio_eur", "population",
-                      "flag", "derived", "formula"]], unit,
+                             f"({', '.join(needed)}); try another unit or years")
+    dropped = pd.concat([dropped, gone], ignore_index=True)
+    return Panel(data.sort_values(["year", "geo"]).reset_index(drop=True)[PANEL_COLUMNS], unit,
                  dropped.sort_values(["year", "geo"]).reset_index(drop=True), frames, notes)
+
+
+# --------------------------------------------------------------------------------------------
+# NUTS versions: every input is brought onto the coarsest common partition before comparing
+# --------------------------------------------------------------------------------------------
+#: series names in data/nuts/series_nuts_versions.csv for each snapshot frame
+SERIES_NAME = {"tgs00003": "tgs00096_tgs00003_nuts2:tgs00003"}
+
+
+def _series_versions(series: str, country: str) -> dict[int, tuple[int, str]]:
+    """Year -> (NUTS version, match) of one series for one country (data/nuts, reviewed table).
+
+    The version is the newest whose code set holds the series' codes (all versions listed share
+    them); a "mixed" year keeps the listed version and leaves the other version's codes out."""
+    sv = nuts.series_versions(SERIES_NAME.get(series, series))
+    out = {}
+    for r in sv[sv["country"] == country].itertuples():
+        if not r.versions:
+            continue
+        a, _, b = r.years.partition("-")
+        version = int(r.versions.split()[-1])
+        for y in range(int(a), int(b or a) + 1):
+            out[y] = (version, r.match)
+    return out
+
+
+def _by_version(frame: pd.DataFrame, versions: dict[int, tuple[int, str]], what: str,
+                dropped: list) -> dict[int, pd.DataFrame]:
+    """Split a country's rows (geo, year, value) by the NUTS version of their year."""
+    out: dict[int, list] = {}
+    for yr, sub in frame.groupby("year"):
+        if int(yr) not in versions:
+            dropped.append(sub[["year", "geo"]].assign(reason=f"{what}: NUTS version of {yr} not recorded"))
+            continue
+        out.setdefault(versions[int(yr)][0], []).append(sub)
+    return {v: pd.concat(parts) for v, parts in out.items()}
+
+
+def _harmonise_additive(frame: pd.DataFrame, versions, part, what: str, dropped: list) -> pd.DataFrame:
+    """Sum an additive input (GDP, population) over each unit's members, year by year."""
+    parts = []
+    for v, sub in _by_version(frame, versions, what, dropped).items():
+        h = nuts.harmonise(sub[["geo", "year", "value"]], v, part, other_versions="drop")
+        parts.append(h.data[["unit_id", "year", "value"]])
+        if len(h.dropped):
+            dropped.append(h.dropped.rename(columns={"label": "geo"})[["year", "geo", "reason"]]
+                           .assign(reason=lambda d: what + ": " + d["reason"]))
+    if not parts:
+        return pd.DataFrame(columns=["unit_id", "year", "value"])
+    return pd.concat(parts, ignore_index=True)
+
+
+def _unit_intensity(rd: pd.DataFrame, gdp_codes: pd.Series, gdp_units: pd.Series, versions, part,
+                    dropped: list) -> pd.DataFrame:
+    """GERD % of GDP per unit: the ratio of the unit's GERD to its GDP (never a sum of ratios).
+
+    A unit with one member in the R&D series' version takes the member's published intensity
+    (its territory is the unit's). A unit with several members needs each member's GDP in that
+    version (GERD = sum of intensity x GDP); without it the unit is excluded, by name."""
+    rows = []
+    for v, sub in _by_version(rd, versions, "tgs00042", dropped).items():
+        members = part[part["version"] == v][["unit_id", "label", "kind", "exact", "code"]]
+        m = sub.merge(members, left_on="geo", right_on="code", how="inner")
+        need = members.groupby("unit_id")["code"].agg(list)
+        for (uid, yr), g in m.groupby(["unit_id", "year"]):
+            codes, label = need[uid], g["label"].iloc[0]
+            if len(g) < len(codes):
+                dropped.append(pd.DataFrame({"year": [yr], "geo": [uid], "reason": [
+                    f"tgs00042: unit {label} lacks {sorted(set(codes) - set(g['geo']))}"]}))
+                continue
+            total = gdp_units.get((uid, yr), np.nan)
+            if len(codes) == 1:
+                gerd = g["value"].iloc[0] / 100.0 * total
+            else:
+                parts_gdp = [gdp_codes.get((c, yr), np.nan) for c in g["geo"]]
+                gerd = float(np.sum(g["value"].to_numpy() / 100.0 * np.array(parts_gdp)))
+            rows.append(dict(geo=uid, year=int(yr), label=label, kind=g["kind"].iloc[0],
+                             exact=bool(g["exact"].iloc[0]), members=" ".join(sorted(g["geo"])),
+                             nuts_version=v, pc_published=g["value"].iloc[0] if len(codes) == 1 else np.nan,
+                             gerd=gerd, flag=";".join(sorted({f for f in g["flag"] if f}))))
+    return pd.DataFrame(rows)
 
 
 def balanced(data: pd.DataFrame, column: str = "level") -> tuple[pd.DataFrame, list[str], list[int]]:
@@ -220,18 +377,6 @@ def balanced(data: pd.DataFrame, column: str = "level") -> tuple[pd.DataFrame, l
     panel = ok[ok["year"].isin(keep_years) & ok["geo"].isin(best)]
     return (panel, sorted(set(ok["geo"]) - set(best)),
             sorted(int(y) for y in set(ok["year"]) - set(keep_years)))
-
-
-# --------------------------------------------------------------------------------------------
-# rows
-# --------------------------------------------------------------------------------------------
-def _ratio_verdict(lo: float, hi: float) -> tuple[str, str]:
-    a, b = GUIDE_RANGE
-    if lo >= a - 0.5 and hi <= b + 0.5:
-        return "supported", f"ratios {lo:.1f}–{hi:.1f} lie within the guide's 7–14"
-    if hi >= a - 0.5 and lo <= b + 0.5:
-        return "partly", f"ratios {lo:.1f}–{hi:.1f} overlap the guide's 7–14 but do not lie within it"
-    return "not supported", f"ratios {lo:.1f}–{hi:.1f} do not overlap the guide's 7–14"
 
 
 def _caveat(panel: Panel, year: int | None = None) -> str:
@@ -264,6 +409,17 @@ def _sources(frames) -> list[str]:
             seen.append(text)
     return seen
 
+# --------------------------------------------------------------------------------------------
+# parameters
+# --------------------------------------------------------------------------------------------
+#: the notebook's parameters cell, exactly
+DEFAULTS = dict(country="BG", regions=None, years=None, unit="MIO_EUR", year=2016, leader=None,
+                alpha=0.05, weight="population", groups="nuts1")
+#: units that measure total GERD (the guide's "R&D spending"); BES/GOV are one sector each
+TOTAL_UNITS = ("MIO_EUR", "PC_GDP", "EUR_HAB")
+#: the regions the guide's claims name
+CLAIM_REGION, SECOND_REGION = "BG41", "BG42"
+
 
 def check_parameters(country: str = "BG", regions=None, years=None, unit: str = "MIO_EUR",
                      year: int = 2016, leader: str | None = None, alpha: float = 0.05,
@@ -276,6 +432,7 @@ def check_parameters(country: str = "BG", regions=None, years=None, unit: str = 
     # "none" spelled as text too: the pipeline's parameter check types `weight` as a string
     weight = None if isinstance(weight, str) and weight.lower() == "none" else weight
     check_choice(weight, WEIGHTS, "weight")
+    groups = None if isinstance(groups, str) and groups.lower() == "none" else groups
     check_choice(groups, ("nuts1", None), "groups")
     raw = _nuts2(_load("tgs00042"), country)
     if regions is not None:
@@ -294,182 +451,284 @@ def check_parameters(country: str = "BG", regions=None, years=None, unit: str = 
                 year=year, leader=leader, alpha=alpha, weight=weight, groups=groups)
 
 
-def run(country: str = "BG", regions: list[str] | None = None, years: tuple[int, int] | None = None,
-        unit: str = "MIO_EUR", year: int = 2016, leader: str | None = None, alpha: float = 0.05,
-        weight: str | None = "population", groups: str | None = "nuts1") -> Analysis:
-    """Leader-to-others ratios per unit in ``year``, inequality and convergence in ``unit``.
+def output_name(parameters: dict, stem: str = NOTEBOOK.removesuffix(".ipynb")) -> str:
+    """The run's name for these parameters (:func:`clusterstats.context.run_name`)."""
+    return run_name(stem, parameters, DEFAULTS)
 
-    ``country`` any country with NUTS 2 rows in tgs00042; ``regions`` restricts to some NUTS 2
-    codes; ``years`` = (start, end) for the dispersion trend; ``leader`` = None picks the region
-    with the highest value in ``year`` (per unit); ``weight`` in {"population", "gdp", None};
-    ``groups`` = "nuts1" decomposes Theil between/within NUTS 1 (or None).
+
+# --------------------------------------------------------------------------------------------
+# computation (no verdicts)
+# --------------------------------------------------------------------------------------------
+def row_role(unit_code: str, p: dict) -> str:
+    """The role of a C12/C13 row in ``unit_code`` for a run with parameters ``p``.
+
+    The guide's claims are about Bulgaria's six regions and name no unit. One rule per claim:
+    the default unit (million EUR, a total, what "spending" means) in the guide's year is
+    *primary*; the same test in the run's own unit when that is another total-GERD unit or year
+    is *sensitivity* (the pipeline's ``unit=PC_GDP`` and ``unit=EUR_HAB`` runs); everything else
+    (the other units shown for context within a run, sector extracts, other countries, a subset
+    of regions or another leader) is *descriptive* and carries no verdict.
     """
-    params = check_parameters(country=country, regions=regions, years=years, unit=unit, year=year,
-                              leader=leader, alpha=alpha, weight=weight, groups=groups)
-    country, regions, years, unit, year, leader, alpha, weight, groups = (
-        params[k] for k in ("country", "regions", "years", "unit", "year", "leader", "alpha",
-                            "weight", "groups"))
-    level_unit = {"PC_GDP": "% of GDP"}.get(unit, "EUR per inhabitant")
-    is_bg = country == "BG"
-    rows: list[dict] = []
-    tables: dict[str, pd.DataFrame] = {}
-    models: dict = {}
-    notes: list[str] = []
-    frames: list = []
+    claim_setting = (p["country"] == "BG" and p["regions"] is None
+                     and p["leader"] in (None, CLAIM_REGION)
+                     and unit_code == p["unit"] and unit_code in TOTAL_UNITS)
+    if not claim_setting:
+        return "descriptive"
+    default = unit_code == DEFAULTS["unit"] and p["year"] == DEFAULTS["year"]
+    return "primary" if default else "sensitivity"
 
-    # ---- C12/C13: ratios in every unit, in `year`
-    ratio_parts, by_unit = [], {}
+
+def unit_panels(p: dict) -> tuple[dict[str, Panel], list[str]]:
+    """The regional panel in every unit the data allow (the run's unit must exist)."""
+    by_unit, notes = {}, []
     for u in UNITS:
         try:
-            p = regional_panel(country, u, regions)
+            by_unit[u] = regional_panel(p["country"], u, p["regions"], year=p["year"])
         except ParameterError as exc:
-            if u == unit:
+            if u == p["unit"]:
                 raise
             notes.append(f"{u}: not available ({exc})")
-            continue
-        frames += p.frames
-        by_unit[u] = p
-        sub = p.data[p.data["year"] == year]
-        if u == unit and sub.empty:
-            raise ParameterError(f"year={year}: no {unit} data for {country}; years with data: "
-                                 f"{sorted(int(y) for y in p.data['year'].unique())}")
+    return by_unit, notes
+
+
+def _claim_leader(p: dict, sub: pd.DataFrame) -> str | None:
+    """The region whose ratios are reported: ``leader``, else BG41 for Bulgaria (the region the
+    claim names, even where it would not lead), else the region with the highest value."""
+    if p["leader"] is not None:
+        return p["leader"]
+    if p["country"] == "BG" and CLAIM_REGION in set(sub["geo"]):
+        return CLAIM_REGION
+    return None
+
+
+def _pairs(lr: pd.DataFrame) -> pd.DataFrame:
+    return lr[lr["effect_name"].str.startswith("ratio_to_") &
+              ~lr["effect_name"].isin(["ratio_to_mean_of_others", "ratio_to_total_of_others"])]
+
+
+def ratio_table(by_unit: dict[str, Panel], p: dict, notes: list[str]) -> pd.DataFrame:
+    """Leader / each other region (and the others' mean and total) in ``year``, per unit."""
+    parts, year = [], p["year"]
+    for u, panel in by_unit.items():
+        sub = panel.data[panel.data["year"] == year]
+        if u == p["unit"] and sub.empty:
+            raise ParameterError(f"year={year}: no {u} data for {p['country']}; years with data: "
+                                 f"{sorted(int(y) for y in panel.data['year'].unique())}")
         if len(sub) < 2:
             notes.append(f"{u}: fewer than two regions in {year}, no ratios")
             continue
+        leader = _claim_leader(p, sub)
+        try:
+            check_coverage(panel, year, leader or sub.loc[sub["value"].idxmax(), "geo"])
+        except nuts.NotComparableError as exc:
+            if u == p["unit"]:
+                raise
+            notes.append(f"{u}: {exc}")
+            continue
         if leader is not None and leader not in set(sub["geo"]):
-            if u == unit:
-                raise ParameterError(f"leader={leader!r} has no {unit} value in {year}; regions: "
+            if u == p["unit"]:
+                raise ParameterError(f"leader={leader!r} has no {u} value in {year}; regions: "
                                      f"{sorted(sub['geo'])}")
             notes.append(f"{u}: leader {leader} has no value in {year}")
             continue
         lr = leader_ratios(sub, "geo", "value", leader=leader)
         lr.insert(0, "unit_code", u)
-        ratio_parts.append(lr)
-        pair = lr[lr["effect_name"].str.startswith("ratio_to_") &
-                  ~lr["effect_name"].isin(["ratio_to_mean_of_others", "ratio_to_total_of_others"])]
+        parts.append(lr)
+    if not parts:
+        raise ParameterError(f"no unit has two or more regions with data in {year} for {p['country']}")
+    return pd.concat(parts, ignore_index=True)
+
+
+def check_coverage(panel: Panel, year: int, leader: str) -> list[str]:
+    """The units of ``year`` that could not be made comparable, by name; refuses (raises
+    :class:`clusterstats.nuts.NotComparableError`) when the leader or a majority of the units is
+    among them, or when an excluded unit's published R&D intensity is at least the leader's (it
+    could be the real leader)."""
+    have = set(panel.data.loc[panel.data["year"] == year, "geo"])
+    gone = panel.dropped[(panel.dropped["year"] == year) & ~panel.dropped["geo"].isin(have)]
+    excluded = sorted(set(gone["geo"]) - {""})
+    why = "; ".join(f"{g}: {gone.loc[gone['geo'] == g, 'reason'].iloc[0]}" for g in excluded)
+    what = f"{panel.unit} in {year}"
+    if leader in excluded:
+        raise nuts.NotComparableError(f"{what} refused: the leading region {leader} cannot be made "
+                                      f"comparable. Excluded: {why}")
+    if 2 * len(excluded) > len(excluded) + len(have):
+        raise nuts.NotComparableError(f"{what} refused: {len(excluded)} of "
+                                      f"{len(excluded) + len(have)} regions cannot be made comparable. "
+                                      f"Excluded: {why}")
+    rd = _nuts2(_load("tgs00042"), str(leader)[:2])
+    rd = rd[rd["year"] == year].set_index("geo")["value"]
+    lead_pc = panel.data.loc[(panel.data["year"] == year) & (panel.data["geo"] == leader), "pc_gdp"]
+    rivals = [g for g in excluded if g in rd.index and len(lead_pc) and rd[g] >= float(lead_pc.iloc[0])]
+    if rivals:
+        raise nuts.NotComparableError(f"{what} refused: {', '.join(rivals)} cannot be made comparable "
+                                      f"and its R&D intensity is at least the leader's. Excluded: {why}")
+    return excluded
+
+
+def c12_rows(ratios: pd.DataFrame, by_unit: dict[str, Panel], p: dict) -> list[dict]:
+    """C12: one row per unit with the smallest and largest leader / other-region ratio.
+
+    The ratios are exact values over all the country's regions (a population, no sampling):
+    ``range_min``/``range_max`` hold them for the rule ``values_inside``."""
+    rows, year = [], p["year"]
+    for u, lr in ratios.groupby("unit_code", sort=False):
+        pair = _pairs(lr)
         lo, hi = float(pair["effect"].min()), float(pair["effect"].max())
         lead = lr["leader"].iloc[0]
-        verdict, text = _ratio_verdict(lo, hi)
-        if not is_bg:
-            verdict, text = "inconclusive", f"{country} for comparison (the guide's claim is about Bulgaria): " + text
         rows.append(dict(
-            claim_id="C12", claim=C12,
-            h0=f"in {year} the leader/other ratios in {u} lie outside 7–14",
-            h1=f"in {year} the leader/other ratios in {u} lie within 7–14",
+            claim_id="C12", claim=C12, part="C12.range", role=row_role(u, p),
+            h0=f"in {year} some {lead} / other-region ratio in {u} lies outside 7–14",
+            h1=f"in {year} every {lead} / other-region ratio in {u} lies within 7–14",
             test="leader_ratio_range", method=(f"{lead} / each other NUTS 2 region, {u} in {year}: "
                                                f"min {lo:.2f}, max {hi:.2f} over {len(pair)} regions"),
-            effect_name="ratio_min", effect=lo, n=len(sub), unit=f"ratio ({UNIT_TEXT[u]})",
-            verdict=verdict, verdict_text=f"In {u}, {text}.", caveats=_caveat(p, year),
-            reference=REF_GUIDE, ratio_min=lo, ratio_max=hi, leader=lead, unit_code=u, year=year))
-    if not ratio_parts:
-        raise ParameterError(f"no unit has two or more regions with data in {year} for {country}")
-    ratios = pd.concat(ratio_parts, ignore_index=True)
-    tables["ratios_by_unit"] = ratios
-    judged = {r["unit_code"]: _ratio_verdict(r["ratio_min"], r["ratio_max"])[0] for r in rows}
-    reproduces = [u for u, v in judged.items() if v == "supported"]
-    overlaps = [u for u, v in judged.items() if v == "partly"]
-    notes.append(f"units whose {year} ratios lie within 7–14: {reproduces or 'none'}; overlapping "
-                 f"only: {overlaps or 'none'}")
+            effect_name="ratio_min", effect=lo, statistic=hi, n=len(pair) + 1,
+            unit=f"ratio ({UNIT_TEXT[u]})", caveats=_caveat(by_unit[u], year), reference=REF_GUIDE,
+            ratio_min=lo, ratio_max=hi, range_min=lo, range_max=hi, leader=lead, unit_code=u,
+            year=year, note="statistic = the largest ratio; exact values over all regions, no sampling"))
+    return rows
 
-    # ---- C13: total of others and second region, in the chosen unit and in MIO_EUR (totals)
-    panel = by_unit[unit]
-    for u in dict.fromkeys([unit, "MIO_EUR"]):
-        if u not in by_unit:
-            continue
+
+def _half_step(values: pd.Series) -> float:
+    """Half a unit of the last decimal the published values carry (0.005 for two decimals)."""
+    v = pd.to_numeric(values, errors="coerce").dropna().to_numpy(dtype=float)
+    for d in range(6):
+        if np.all(np.abs(v * 10 ** d - np.round(v * 10 ** d)) < 1e-6):
+            return 0.5 * 10 ** -d
+    return 0.0
+
+
+def together_ratio(sub: pd.DataFrame, leader: str, unit: str, shift: tuple[float, float] = (0, 0)) -> float:
+    """The leader over the other regions taken *together*, in ``unit`` — one rule for all units.
+
+    Together means pooled as one region: for million EUR the others' sum; for % of GDP the
+    others' GERD over their GDP; for EUR per inhabitant their GERD over their population.
+    ``shift`` = (leader, others) moves the published % of GDP (for rounding bounds).
+    """
+    is_lead = (sub["geo"] == leader).to_numpy()
+    pc = sub["pc_gdp"].to_numpy(dtype=float) + np.where(is_lead, shift[0], shift[1])
+    gdp = sub["gdp_mio_eur"].to_numpy(dtype=float)
+    gerd = pc / 100.0 * gdp
+    if unit == "MIO_EUR":
+        return float(gerd[is_lead].sum() / gerd[~is_lead].sum())
+    if unit == "PC_GDP":
+        return float(pc[is_lead].sum() / (100.0 * gerd[~is_lead].sum() / gdp[~is_lead].sum()))
+    pop = sub["population"].to_numpy(dtype=float)
+    return float((gerd[is_lead].sum() / pop[is_lead].sum()) / (gerd[~is_lead].sum() / pop[~is_lead].sum()))
+
+
+def c13_rows(by_unit: dict[str, Panel], p: dict) -> list[dict]:
+    """C13: the leader over the others together (with the bounds the rounding of the published
+    % of GDP allows) and the rank of South central (BG42), per total-GERD unit."""
+    rows, year = [], p["year"]
+    for u in (u for u in TOTAL_UNITS if u in by_unit):
         sub = by_unit[u].data[by_unit[u].data["year"] == year].sort_values("value", ascending=False)
-        if len(sub) < 2:
+        lead = _claim_leader(p, sub) or (sub["geo"].iloc[0] if len(sub) else None)
+        if len(sub) < 2 or lead not in set(sub["geo"]):
             continue
-        r = ratios[(ratios["unit_code"] == u) & (ratios["effect_name"] == "ratio_to_total_of_others")]
-        if r.empty:
-            continue
-        val = float(r["effect"].iloc[0])
-        lead = r["leader"].iloc[0]
-        ok = ABOUT_TWO[0] <= val <= ABOUT_TWO[1]
-        meaningful = u == "MIO_EUR"
-        verdict = ("supported" if ok else "not supported") if meaningful else "inconclusive"
-        text = (f"In {u}, {lead} is {val:.2f} times the sum of the other {len(sub) - 1} regions "
-                f"(the guide: about 2).")
-        if not meaningful:
-            text += " Summing regions is meaningful only for totals (MIO_EUR), so this is context."
-        if not is_bg:
-            verdict = "inconclusive"
-            text = f"{country} for comparison: " + text
-        rows.append(dict(
-            claim_id="C13", claim=C13, h0=f"{lead} / sum of others is outside {ABOUT_TWO[0]}–{ABOUT_TWO[1]}",
-            h1=f"{lead} / sum of others is about 2 ({ABOUT_TWO[0]}–{ABOUT_TWO[1]})",
-            test="leader_to_total_of_others", method=f"{lead} / sum of the others, {u} in {year}",
-            effect_name="ratio_to_total_of_others", effect=val, n=len(sub), unit=f"ratio ({UNIT_TEXT[u]})",
-            verdict=verdict, verdict_text=text, caveats=_caveat(by_unit[u], year), reference=REF_GUIDE,
-            unit_code=u, year=year, leader=lead))
+        base = dict(claim_id="C13", claim=C13, role=row_role(u, p), n=len(sub), unit_code=u,
+                    year=year, leader=lead, caveats=_caveat(by_unit[u], year), reference=REF_GUIDE)
+        needs = ["pc_gdp", "gdp_mio_eur"] + (["population"] if u == "EUR_HAB" else [])
+        if sub[needs].notna().all().all():
+            h = _half_step(by_unit["PC_GDP"].data["pc_gdp"] if "PC_GDP" in by_unit else sub["pc_gdp"])
+            est = together_ratio(sub, lead, u)
+            lo, hi = together_ratio(sub, lead, u, (-h, h)), together_ratio(sub, lead, u, (h, -h))
+            rows.append(dict(base, part="C13.half", test="leader_to_total_of_others",
+                             h0=f"{lead} / the others together is not about 2",
+                             h1=f"{lead} / the others together is about 2 ('2 times less')",
+                             method=(f"{lead} / the other {len(sub) - 1} regions pooled, {u} in {year}; "
+                                     f"bounds: published % of GDP ± {h:g}"),
+                             effect_name="ratio_to_others_together", effect=est, ci_low=lo, ci_high=hi,
+                             unit=f"ratio ({UNIT_TEXT[u]})",
+                             note=("interval = bounds from the rounding of the published % of GDP "
+                                   "(not a sampling interval: the regions are the whole population)")))
+        rank = {g: i + 1 for i, g in enumerate(sub["geo"])}
         second = sub["geo"].iloc[1]
-        if is_bg:
-            verdict = "supported" if second == "BG42" else "not supported"
-            text = (f"In {u} the second region in {year} is {second}"
-                    + (" (South central), as the guide says." if second == "BG42"
-                       else ", not South central (BG42) as the guide says."))
-        else:
-            verdict, text = "inconclusive", f"{country} for comparison: the second region in {u} is {second}."
-        rows.append(dict(
-            claim_id="C13", claim=C13, h0="South central (BG42) is not the second region",
-            h1="South central (BG42) is the second region", test="second_region",
-            method=f"rank of regions by {u} in {year}; effect = second / leader",
-            effect_name="second_to_leader", effect=float(sub["value"].iloc[1] / sub["value"].iloc[0]),
-            n=len(sub), unit=f"ratio ({UNIT_TEXT[u]})", verdict=verdict, verdict_text=text,
-            caveats=_caveat(by_unit[u], year), reference=REF_GUIDE, unit_code=u, year=year,
-            second=second, leader=sub["geo"].iloc[0]))
+        named = SECOND_REGION if p["country"] == "BG" and SECOND_REGION in rank else second
+        rows.append(dict(base, part="C13.second", test="second_region",
+                         h0=f"{named} is not the second region", h1=f"{named} is the second region",
+                         method=f"rank of the regions by {u} in {year}", effect_name=f"rank_of_{named}",
+                         effect=float(rank[named]), unit="rank", second=second,
+                         second_to_leader=float(sub["value"].iloc[1] / sub["value"].iloc[0]),
+                         note=f"second region: {second}"))
+    return rows
 
-    # ---- ratio stability across years (chosen unit)
-    data = panel.data if years is None else panel.data[panel.data["year"].between(*years)]
+
+def stability_rows(panel: Panel, p: dict, tables: dict) -> list[dict]:
+    """How the leader ratios move from year to year in the run's unit (descriptive)."""
+    data = panel.data if p["years"] is None else panel.data[panel.data["year"].between(*p["years"])]
     multi = data.groupby("year").filter(lambda s: len(s) >= 2)
-    if multi["year"].nunique() >= 2 and (leader is None or leader in set(multi["geo"])):
-        per_year = leader_ratios(multi, "geo", "value", leader=leader, year="year")
-        tables["ratios_by_year"] = per_year
-        for measure in ("ratio_min", "ratio_max"):
-            s = summarise_years(per_year, "year", measure, ci_level=1 - alpha)
-            s = s.assign(claim_id="C12", claim=C12, unit=f"ratio ({UNIT_TEXT[unit]})",
-                         h0="-", h1="-", verdict="inconclusive",
-                         verdict_text=(f"Across {int(s['n'].iloc[0])} years the {measure.replace('_', ' ')} "
-                                       f"of the leader in {unit} averages {float(s['effect'].iloc[0]):.2f} "
-                                       f"(range {float(s['min'].iloc[0]):.2f}–{float(s['max'].iloc[0]):.2f})."),
-                         caveats=_caveat(panel) + "; leader chosen per year when leader=None")
-            s["h0"] = "descriptive: how the ratio moves from year to year (no test)"
-            s["h1"] = "descriptive: how the ratio moves from year to year (no test)"
-            rows += s.to_dict("records")
+    leader = p["leader"] or (CLAIM_REGION if p["country"] == "BG" else None)
+    if multi["year"].nunique() < 2 or (leader is not None and leader not in set(multi["geo"])):
+        return []
+    if leader is not None:
+        multi = multi.groupby("year").filter(lambda s: leader in set(s["geo"]))
+    per_year = leader_ratios(multi, "geo", "value", leader=leader, year="year")
+    tables["ratios_by_year"] = per_year
+    rows = []
+    for measure in ("ratio_min", "ratio_max"):
+        s = summarise_years(per_year, "year", measure, ci_level=1 - p["alpha"])
+        s = s.assign(claim_id="C12", claim=C12, part=pd.NA, role="descriptive",
+                     unit=f"ratio ({UNIT_TEXT[p['unit']]})", unit_code=p["unit"],
+                     h0="descriptive: how the ratio moves from year to year (no test)",
+                     h1="descriptive: how the ratio moves from year to year (no test)",
+                     caveats=_caveat(panel) + "; leader chosen per year when leader=None")
+        rows += s.to_dict("records")
+    return rows
 
-    # ---- inequality in the chosen year (levels, weighted)
-    wcol = {"population": "population", "gdp": "gdp_mio_eur", None: None}[weight]
+
+def _weight_column(weight: str | None) -> str | None:
+    return {"population": "population", "gdp": "gdp_mio_eur", None: None}[weight]
+
+
+def inequality_rows(panel: Panel, p: dict, tables: dict, notes: list[str]) -> list[dict]:
+    """Theil T and L (NUTS 1 decomposition), Gini and Williamson of the level in ``year``.
+
+    The regions are the country's whole population of regions: population statistics, reported
+    without a small-sample correction and without a sampling interval (issue 11, item 5)."""
+    year, wcol = p["year"], _weight_column(p["weight"])
     sub = panel.data[panel.data["year"] == year].copy()
     sub["nuts1"] = sub["geo"].str[:3]
+    if wcol is not None and sub[wcol].isna().any():
+        notes.append(f"{year}: no {p['weight']} weight for {sub[sub[wcol].isna()]['geo'].tolist()}; "
+                     "dropped from the inequality measures")
+        sub = sub[sub[wcol].notna()]
+    sub = sub[sub["level"].notna()]
+    if len(sub) < 2:
+        return []
+    grp = "nuts1" if p["groups"] == "nuts1" and sub["nuts1"].nunique() > 1 else None
+    parts = [theil_t(sub, "level", wcol, grp)]
+    if (sub["level"] > 0).all():
+        parts.append(theil_l(sub, "level", wcol, grp))
+    parts.append(gini(sub, "level", wcol))
     if wcol is not None:
-        missing_w = sub[sub[wcol].isna()]["geo"].tolist()
-        if missing_w:
-            notes.append(f"{year}: no {weight} weight for {missing_w}; dropped from the inequality measures")
-            sub = sub[sub[wcol].notna()]
-    grp = "nuts1" if groups == "nuts1" and sub["nuts1"].nunique() > 1 else None
-    ineq_caveat = _caveat(panel, year) + f"; level = {level_unit}; weights = {weight or 'none'}"
-    if len(sub) >= 2:
-        parts = [theil_t(sub, "level", wcol, grp)]
-        if (sub["level"] > 0).all():
-            parts.append(theil_l(sub, "level", wcol, grp))
-        parts.append(gini(sub, "level", wcol))
-        if wcol is not None:
-            parts.append(williamson_cv(sub, "level", wcol))
-        ineq = pd.concat(parts, ignore_index=True)
-        tables["inequality"] = ineq
-        for rec in ineq.to_dict("records"):
-            extra = ""
-            if grp and pd.notna(rec.get("between_share")):
-                extra = f"; between NUTS 1 groups {float(rec['between_share']):.0%} of the total"
-            rec.update(claim_id="C12", claim=C12, h0="-", h1="-", unit=f"index (level: {level_unit})",
-                       verdict="inconclusive",
-                       verdict_text=(f"Descriptive: {rec['effect_name']} = {float(rec['effect']):.3f} "
-                                     f"in {year}{extra}; the guide gives no figure for it."),
-                       caveats=ineq_caveat)
-            rec["h0"] = "descriptive measure (no test)"
-            rec["h1"] = "descriptive measure (no test)"
-            rows.append(rec)
+        parts.append(williamson_cv(sub, "level", wcol))
+    ineq = pd.concat(parts, ignore_index=True)
+    tables["inequality"] = ineq
+    level_unit = LEVEL_TEXT[p["unit"]]
+    ineq = ineq.assign(claim_id="C12", claim=C12, part=pd.NA, role="descriptive",
+                       h0="descriptive measure (no test)", h1="descriptive measure (no test)",
+                       unit=f"index (level: {level_unit})", unit_code=p["unit"], year=year,
+                       caveats=_caveat(panel, year) + f"; level = {level_unit}; weights = "
+                       f"{p['weight'] or 'none'}; population statistic: no small-sample correction")
+    return ineq.to_dict("records")
 
-    # ---- dispersion over years: sigma- and beta-convergence on the balanced panel
+
+def _dispersion_series(bal: pd.DataFrame, wcol: str | None) -> pd.DataFrame:
+    if bal["geo"].nunique() < 2 or bal["year"].nunique() < 1:
+        return pd.DataFrame()
+    if wcol is not None:
+        return inequality_table(bal, "geo", "level", wcol, year="year")
+    # unweighted: Williamson's V_w needs weights, so Theil T, Gini and CV only
+    return pd.concat([pd.concat([theil_t(s, "level"), gini(s, "level"), cv(s, "level")],
+                                ignore_index=True).assign(year=yr)
+                      for yr, s in bal.groupby("year", sort=True)], ignore_index=True)
+
+
+def convergence_rows(panel: Panel, p: dict, tables: dict, models: dict, notes: list[str]) -> list[dict]:
+    """sigma- and beta-convergence of the level on the balanced panel (descriptive)."""
+    data = panel.data if p["years"] is None else panel.data[panel.data["year"].between(*p["years"])]
+    wcol, level_unit = _weight_column(p["weight"]), LEVEL_TEXT[p["unit"]]
     bal, out_regions, out_years = balanced(data)
     if out_regions or out_years:
         notes.append(f"dispersion trend on a balanced panel: regions dropped {out_regions}, years "
@@ -478,77 +737,156 @@ def run(country: str = "BG", regions: list[str] | None = None, years: tuple[int,
         bal = bal[bal[wcol].notna()]
         counts = bal.groupby("year")["geo"].nunique()
         bal = bal[bal["year"].isin(counts.index[counts == counts.max()])]
-    per_year = pd.DataFrame()
-    if bal["geo"].nunique() >= 2 and bal["year"].nunique() >= 1:
-        if wcol is not None:
-            per_year = inequality_table(bal, "geo", "level", wcol, year="year")
-        else:   # unweighted: Williamson's V_w needs weights, so Theil T, Gini and CV only
-            per_year = pd.concat(
-                [pd.concat([theil_t(sub, "level"), gini(sub, "level"), cv(sub, "level")],
-                           ignore_index=True).assign(year=yr)
-                 for yr, sub in bal.groupby("year", sort=True)], ignore_index=True)
-    tables["dispersion_by_year"] = per_year
-    if bal["year"].nunique() >= 3 and bal["geo"].nunique() >= 2 and (bal["level"] > 0).all():
-        # Newey-West needs a longer series than the 8-10 years here (its normal approximation
-        # would make p far too small); below 12 years use classical t-based errors and say so.
-        n_years = bal["year"].nunique()
-        hac = 1 if n_years >= 12 else None
-        sig = sigma_convergence(bal, "geo", "year", "level", weight=wcol,
-                                measure="williamson" if wcol else "sd_log", hac_lags=hac,
-                                ci_level=1 - alpha)
-        models["sigma"] = sig.attrs["model"]
-        tables["sigma"] = sig.attrs["data"]
-        r = sig.iloc[0].to_dict()
-        lo, hi = float(r["ci_low"]), float(r["ci_high"])
-        direction = ("falls (sigma-convergence)" if hi < 0 else "rises (divergence)" if lo > 0
-                     else "shows no clear trend")
-        r.update(claim_id="C12", claim=C12, h0="regional dispersion has no linear trend",
-                 h1="regional dispersion changes over the years",
-                 verdict="inconclusive",
-                 verdict_text=(f"The dispersion of {level_unit} across {int(r['n_regions'])} regions "
-                               f"{direction} over {int(r['n'])} years; "
-                               "the guide makes no claim about the trend."),
-                 caveats=_caveat(panel) + "; balanced panel" + (
-                     "" if hac else f"; {n_years} years: classical SE, serial correlation not modelled"))
-        rows.append(r)
-        yrs = sorted(bal["year"].unique())
-        if bal["geo"].nunique() >= 3:
-            beta = beta_convergence(bal, "geo", "year", "level", start=yrs[0], end=yrs[-1],
-                                    ci_level=1 - alpha)
-            models["beta"] = beta.attrs["model"]
-            r = beta.iloc[0].to_dict()
-            r.update(claim_id="C12", claim=C12, h0="beta = 0 (no convergence)",
-                     h1="beta != 0", verdict="inconclusive",
-                     verdict_text=(f"beta = {float(r['effect']):.4f} (p = {float(r['p_value']):.2f}) "
-                                   f"for {level_unit}, {yrs[0]}–{yrs[-1]}: "
-                                   + ("lagging regions grew faster." if float(r['effect']) < 0 and float(r['p_value']) < alpha
-                                      else "no significant catching-up.")),
-                     caveats=_caveat(panel) + "; balanced panel")
-            rows.append(r)
-    else:
+    tables["dispersion_by_year"] = _dispersion_series(bal, wcol)
+    if not (bal["year"].nunique() >= 3 and bal["geo"].nunique() >= 2 and (bal["level"] > 0).all()):
         notes.append("dispersion trend not computed: fewer than 3 balanced years or a non-positive level")
+        return []
+    # Newey-West needs a longer series than the 8-10 years here; below 12 years use classical
+    # t-based errors and say so.
+    n_years = bal["year"].nunique()
+    hac = 1 if n_years >= 12 else None
+    common = dict(claim_id="C12", claim=C12, part=pd.NA, role="descriptive", unit_code=p["unit"],
+                  caveats=_caveat(panel) + "; balanced panel" + (
+                      "" if hac else f"; {n_years} years: classical SE, serial correlation not modelled"))
+    sig = sigma_convergence(bal, "geo", "year", "level", weight=wcol,
+                            measure="williamson" if wcol else "sd_log", hac_lags=hac,
+                            ci_level=1 - p["alpha"])
+    models["sigma"], tables["sigma"] = sig.attrs["model"], sig.attrs["data"]
+    rows = [dict(sig.iloc[0].to_dict(), **common, h0="regional dispersion has no linear trend",
+                 h1=f"the dispersion of {level_unit} across regions changes over the years")]
+    if bal["geo"].nunique() >= 3:
+        yrs = sorted(bal["year"].unique())
+        beta = beta_convergence(bal, "geo", "year", "level", start=yrs[0], end=yrs[-1],
+                                ci_level=1 - p["alpha"])
+        models["beta"] = beta.attrs["model"]
+        rows.append(dict(beta.iloc[0].to_dict(), **common, h0="beta = 0 (no convergence)",
+                         h1=f"beta != 0 for {level_unit}, {yrs[0]}–{yrs[-1]}"))
+    return rows
 
-    tables["panel"] = panel.data
-    tables["dropped"] = panel.dropped
+
+def _summary_values(rows: pd.DataFrame, p: dict) -> dict:
+    """Named values for the narrative: the ratio range per unit, the run's judged role."""
+    c12 = rows[rows["test"] == "leader_ratio_range"]
+    ranges = [dict(unit=r.unit_code, leader=r.leader, low=r.ratio_min, high=r.ratio_max, role=r.role)
+              for r in c12.itertuples()]
+    judged = rows[rows["role"].isin(["primary", "sensitivity"])]["role"]
+    return dict(ranges=ranges, judged_role=judged.iloc[0] if len(judged) else None,
+                country=p["country"], unit=p["unit"], year=p["year"],
+                level_unit=LEVEL_TEXT[p["unit"]])
+
+
+# --------------------------------------------------------------------------------------------
+# the declared hypothesis
+# --------------------------------------------------------------------------------------------
+NARRATIVE = """\
+{% set v = evidence.values %}
+{% if v.judged_role %}
+{% set c12 = row(part="C12.range", role=v.judged_role) %}
+* **C12, "7–14 times each other region" ({{ v.unit }}, {{ v.year }}, {{ v.judged_role }} run): {{ c12.verdict }}.**
+  {{ c12.leader }} is {{ c12.ratio_min|num }} to {{ c12.ratio_max|num }} times each other region.
+  Rule: {{ c12.verdict_text }}. Under other readings of "7–14": {{ c12.verdict_sensitivity }}.
+{% if (rows.part == "C13.half").any() %}
+{% set half = row(part="C13.half", role=v.judged_role) %}
+* **C13, "the five others together 2 times less": {{ half.verdict }}.** {{ half.leader }} is
+  {{ half.effect|num }} times the other regions taken together (rounding bounds {{ half|ci }}).
+  Rule: {{ half.verdict_text }}. Under other readings of "2 times": {{ half.verdict_sensitivity }}.
+{% endif %}
+{% set second = row(part="C13.second", role=v.judged_role) %}
+* **C13, "South central ranks second": {{ second.verdict }}.** In {{ v.unit }} the second region is
+  {{ second.second }}; {{ second.verdict_text }}.
+{% else %}
+* **{{ v.country }}, {{ v.unit }}, {{ v.year }}: for comparison only.** The guide's claims are about
+  Bulgaria's six regions in its default reading, so this run's rows carry no verdict.
+{% endif %}
+* Leader over each other region in every unit (the verdict of a unit other than this run's comes
+  from that unit's own run):
+{% for r in v.ranges %}
+  {{ r.unit }}: {{ r.leader }} is {{ r.low|num }}–{{ r.high|num }} times each other region{{ " (" ~ r.role ~ ")" if r.role != "descriptive" else "" }}.
+{% endfor %}
+{% if (rows.test == "theil_t").any() %}
+{% set t = row(test="theil_t") %}
+* Inequality of {{ v.level_unit }} across the regions in {{ v.year }} (population statistics, no
+  small-sample correction, no sampling interval): Theil T = {{ t.effect|num }}{% if t.between_share == t.between_share %},
+  of which {{ t.between_share|pct }} between NUTS 1 groups{% endif %}; Gini = {{ row(test="gini").effect|num }}.
+{% endif %}
+"""
+
+
+class RegionalRDHypothesis(Hypothesis):
+    """H4: how far the leading NUTS 2 region is ahead of the others (claims C12, C13)."""
+
+    id, notebook, claims = "H4", NOTEBOOK, ("C12", "C13")
+    defaults = DEFAULTS
+    title = "Regional R&D disparity: is the leading region 7–14 times ahead?"
+    narrative_template = NARRATIVE
+
+    def _check(self, **parameters) -> dict:
+        return check_parameters(**parameters)
+
+    def compute(self, ctx: RunContext) -> Evidence:
+        """Ratios per unit, inequality and convergence in the run's unit; no verdicts."""
+        return compute_evidence(ctx.parameters, run_id=ctx.name)
+
+    def figures(self, evidence: Evidence) -> dict:
+        out = {"h4_leader_ratios": figure_ratios(evidence)}
+        if not evidence.tables.get("dispersion_by_year", pd.DataFrame()).empty:
+            out["h4_dispersion"] = figure_dispersion(evidence)
+        out["h4_map"] = figure_map(evidence)
+        return out
+
+
+def compute_evidence(p: dict, run_id: str | None = None) -> Evidence:
+    """The evidence for validated parameters ``p`` (see :meth:`RegionalRDHypothesis.compute`)."""
+    by_unit, notes = unit_panels(p)
+    tables: dict[str, pd.DataFrame] = {}
+    models: dict = {}
+    ratios = ratio_table(by_unit, p, notes)
+    tables["ratios_by_unit"] = ratios
+    panel = by_unit[p["unit"]]
+    rows = (c12_rows(ratios, by_unit, p) + c13_rows(by_unit, p) + stability_rows(panel, p, tables)
+            + inequality_rows(panel, p, tables, notes)
+            + convergence_rows(panel, p, tables, models, notes))
+    tables["panel"], tables["dropped"] = panel.data, panel.dropped
     notes += panel.notes
-    vintage = snapshot_vintage(frames)
-    sources = _sources(frames)
-    rows_df = finish_rows(rows, hypothesis="H4", notebook=NOTEBOOK, parameters=params,
-                          data_sources="; ".join(sources), data_vintage=vintage)
-    an = Analysis(rows=rows_df, tables=tables, models=models, notes=notes, sources=sources,
-                  vintage=vintage)
-    an.params = params  # type: ignore[attr-defined]
-    return an
+    frames = [f for u in by_unit for f in by_unit[u].frames]
+    vintage, sources = snapshot_vintage(frames), _sources(frames)
+    rows_df = finish_rows(rows, hypothesis="H4", notebook=NOTEBOOK, parameters=p,
+                          data_sources="; ".join(sources), data_vintage=vintage, run_id=run_id)
+    return Evidence(rows=rows_df, tables=tables, models=models, notes=notes, sources=sources,
+                    vintage=vintage, parameters=dict(p), values=_summary_values(rows_df, p))
+
+
+#: the declared hypothesis: this module's one entry point
+hypothesis = RegionalRDHypothesis()
+
+
+def run(country: str = "BG", regions: list[str] | None = None, years: tuple[int, int] | None = None,
+        unit: str = "MIO_EUR", year: int = 2016, leader: str | None = None, alpha: float = 0.05,
+        weight: str | None = "population", groups: str | None = "nuts1") -> Evidence:
+    """Run H4 (compute and judge, nothing written): leader ratios per unit in ``year``,
+    inequality and convergence in ``unit``.
+
+    ``country`` any country with NUTS 2 rows in tgs00042; ``regions`` restricts to some NUTS 2
+    codes; ``years`` = (start, end) for the dispersion trend; ``leader`` = None takes BG41 for
+    Bulgaria (the claim's region) and the region with the highest value elsewhere; ``weight`` in
+    {"population", "gdp", None}; ``groups`` = "nuts1" decomposes Theil between/within NUTS 1.
+    """
+    return hypothesis.run(country=country, regions=regions, years=years, unit=unit, year=year,
+                          leader=leader, alpha=alpha, weight=weight, groups=groups)
+
+
+def _params(analysis) -> dict:
+    return getattr(analysis, "parameters", None) or analysis.params
 
 
 # --------------------------------------------------------------------------------------------
 # figures
 # --------------------------------------------------------------------------------------------
-def figure_ratios(analysis: Analysis):
+def figure_ratios(analysis):
     """Leader / each other region, one bar group per unit, in the analysis year (7–14 band shaded)."""
     from .. import figures as cf
 
-    params = analysis.params  # type: ignore[attr-defined]
+    params = _params(analysis)
     r = analysis.tables["ratios_by_unit"]
     pair = r[r["effect_name"].str.startswith("ratio_to_") &
              ~r["effect_name"].isin(["ratio_to_mean_of_others", "ratio_to_total_of_others"])]
@@ -582,15 +920,15 @@ def figure_ratios(analysis: Analysis):
     return fig, data
 
 
-def figure_dispersion(analysis: Analysis):
+def figure_dispersion(analysis):
     """Theil T and Williamson V_w of the level across regions, per year (balanced panel)."""
     from .. import figures as cf
 
-    params = analysis.params  # type: ignore[attr-defined]
+    params = _params(analysis)
     t = analysis.tables.get("dispersion_by_year", pd.DataFrame())
     if t.empty:
         raise ValueError("no dispersion series (no weights or fewer than two balanced regions)")
-    data = t[t["effect_name"].isin(["theil_t", "williamson_vw", "gini_corrected", "cv"])][
+    data = t[t["effect_name"].isin(["theil_t", "williamson_vw", "gini", "cv"])][
         ["year", "effect_name", "effect", "n"]].rename(columns={"effect": "value", "effect_name": "measure"})
     data = data.assign(unit_code=params["unit"], weight=params["weight"] or "none").reset_index(drop=True)
     fig, ax = cf.new_figure("single")
@@ -607,11 +945,11 @@ def figure_dispersion(analysis: Analysis):
     return fig, data
 
 
-def figure_map(analysis: Analysis, nuts_year: int = 2021):
+def figure_map(analysis, nuts_year: int = 2021):
     """Choropleth of R&D intensity (% of GDP, tgs00042) by NUTS 2 in the analysis year."""
     from .. import maps
 
-    params = analysis.params  # type: ignore[attr-defined]
+    params = _params(analysis)
     gdf = maps.load_nuts(2, params["country"], nuts_year)
     p = regional_panel(params["country"], "PC_GDP", params["regions"]).data
     vals = p[p["year"] == params["year"]][["geo", "value", "flag"]]

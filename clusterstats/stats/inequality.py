@@ -8,8 +8,9 @@ If you hold totals (GERD in euros) rather than levels, pass ``value = total / we
 
 Every function returns a tidy frame (one row per measure, see :mod:`._tidy`).
 
-Why no sampling CI by default: the six Bulgarian NUTS 2 regions are the whole population, not
-a sample, so a measure for one year is a descriptive number. A bootstrap over regions is
+Why no sampling CI and no small-sample correction by default: the six Bulgarian NUTS 2 regions
+are the whole population, not a sample, so a measure for one year is a descriptive number (a
+population statistic). A bootstrap over regions is
 offered (``n_boot``) but with n = 6 it is weak (few distinct resamples, biased downward) and
 the note says so; :func:`summarise_years` gives the more useful uncertainty across years.
 
@@ -185,14 +186,17 @@ def theil_l(df: pd.DataFrame, value: str, weight: str | None = None, group: str 
     return _theil(df, value, weight, group, kind="L", n_boot=n_boot, ci_level=ci_level, seed=seed)
 
 
-def gini(df: pd.DataFrame, value: str, weight: str | None = None, small_n_correction: bool = True,
+def gini(df: pd.DataFrame, value: str, weight: str | None = None, small_n_correction: bool = False,
          *, n_boot: int = 0, ci_level: float = 0.95, seed: int | None = 0) -> pd.DataFrame:
     """(Weighted) Gini coefficient G = sum_i sum_j p_i p_j |y_i - y_j| / (2 ybar).
 
-    With n equal weights G cannot exceed (n-1)/n (0.83 for six regions), so by default the
-    effect is the corrected value G / (1 - sum p_i^2), which is the usual n/(n-1) factor for
-    equal weights (Deltas 2003) and its effective-n analogue for unequal weights. The raw value
-    is kept in ``gini_raw`` and the factor in ``correction``.
+    By default the population Gini: the regions of a country are the whole population, not a
+    sample, so no small-sample correction applies (issue 11, item 5). ``small_n_correction=True``
+    is a labelled option (``effect_name`` "gini_corrected"): G / (1 - sum p_i^2), the usual
+    n/(n-1) factor for equal weights (Deltas 2003) and its effective-n analogue for unequal
+    weights — a sample estimator's bias correction, which inflates G by 1.2 for six regions and by
+    2-3 for two or three. The uncorrected value is always in ``gini_raw`` and the factor in
+    ``correction``.
     """
     y, p = _level_and_shares(df, value, weight)
     raw = _gini(y, p)
