@@ -18,7 +18,7 @@ from clusterstats.claims import claim_numbers
 
 NOTEBOOKS = sorted((REPO_ROOT / "notebooks").glob("*.ipynb"))
 #: notebooks not yet rewritten as context -> compute -> show -> judge -> save (issue 10)
-PENDING = {"00_registry_overview", "h3_concentration", "h4_regional_rd_disparity", "h9_specialisation"}
+PENDING = {"00_registry_overview", "h3_concentration", "h9_specialisation"}
 
 
 def _pending(path):
