@@ -1,6 +1,6 @@
 """No result number is typed into a notebook's prose, and notebooks import only public names.
 
-A number in a markdown cell must be a year (1990-2030), part of an identifier (C05, BG41, H4,
+A number in a markdown cell must be a year (1900-2030), part of an identifier (C05, BG41, H4,
 EU28, BG16RFOP002-2.009), a citation (after "line", "p.", "Table", "Diagram", "NUTS", ...), inside
 a code span or link, or a value written in ``data/claims.yaml`` (the guide's own claimed values).
 Anything else is a result, and results are rendered from the computed values by the notebook's
@@ -42,7 +42,7 @@ def _prose_numbers(text: str) -> list[str]:
 
 def _allowed(number: str, claimed: set[str]) -> bool:
     plain = number.replace(",", "")
-    if plain.isdigit() and 1990 <= int(plain) <= 2030:
+    if plain.isdigit() and 1900 <= int(plain) <= 2030:   # a year (data years, citations)
         return True
     return plain in claimed or number in claimed
 
