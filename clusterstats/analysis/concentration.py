@@ -221,10 +221,15 @@ def follower_bounds(counts: pd.Series, followers: list[str], unknown: int,
     return printed, result[1], result[0]
 
 
+#: parameters that choose how the claim is read (register, two-town seats, base year, which
+#: Sofia); a run that changes one is a sensitivity run. alpha changes only the level.
+CHOICES = ("register", "count_two_town_seats", "reference_year", "sofia")
+
+
 def _role(ctx: RunContext) -> str:
-    """The default run's rows are primary; a run with another choice (register, two-town rule,
-    base year, Sofia, alpha) is a sensitivity run of the same claim parts."""
-    return "primary" if ctx.is_default else "sensitivity"
+    """Primary in a run with the default choices (:data:`CHOICES`), else sensitivity."""
+    same = all(ctx.parameters[k] == DEFAULTS[k] for k in CHOICES)
+    return "primary" if same else "sensitivity"
 
 
 def share_row(k: float, k_test: int, n: int, p: dict, sofia_label: str) -> pd.DataFrame:

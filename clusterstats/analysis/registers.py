@@ -207,8 +207,6 @@ class RegistersHypothesis(Hypothesis):
                           twice_rows(counts, (margin["low"], margin["high"]), p["alpha"])],
                          ignore_index=True)
         rows["claim"] = rows["claim_id"].map(_claim_text)
-        if not ctx.is_default:
-            rows.loc[rows["role"] == "primary", "role"] = "sensitivity"
         rows = finish_rows(rows, hypothesis=HYPOTHESIS, notebook=NOTEBOOK, parameters=p,
                            caveats=coverage["text"], data_sources=SOURCES, data_vintage=VINTAGE,
                            run_id=ctx.name)
