@@ -17,6 +17,14 @@ Two-town seats ("София + Габрово", 8 rows) are counted by ``count_tw
     ``both``   every town is a unit for the location quotients; for the Sofia share a cluster
                counts as Sofia if any of its towns is (the guide's "registered *or* headquartered").
 
+Claim parts (``data/claims.yaml``; the module attribute :data:`hypothesis` computes, the
+declared rules judge): ``C07.more_than_half`` (rule ``one_sided``) and ``C07.followers`` (rule
+``within_bounds``: how many of Plovdiv, Burgas, Varna rank 2nd-4th, bounded by the clusters of
+unknown seat, :func:`follower_bounds`). The comparisons with population and enterprises are
+descriptive (the guide states none). Runs with another register, two-town rule, base year or
+Sofia (:data:`CHOICES`) are sensitivity runs. The NUTS version of each LQ input is in the rows'
+caveats (:data:`LQ_NUTS_VERSIONS`).
+
 Tests
     * share seated in Sofia vs one half: exact binomial test, H1 share > 0.5, Clopper-Pearson CI
       (:func:`clusterstats.stats.association.binomial_share_test`; Clopper & Pearson 1934,

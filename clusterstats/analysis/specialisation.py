@@ -21,6 +21,14 @@ What is measured
     * The counts behind "ICT has the most clusters": clusters whose sector names ICT or
       telecommunications, and clusters by mapped NACE group.
 
+Claim parts (``data/claims.yaml``; the module attribute :data:`hypothesis` computes, the
+declared rules judge): ``C09.ict_most`` (ICT's lead over the next label, bounded by the rows
+missing from the guide's text; rule ``interval_inside``), ``C09.branch`` (the permutation test,
+rule ``one_sided``; the LQ-share tests are sensitivity rows) and ``C09.knowledge`` (not
+testable). Runs with another level, indicator, year or mapping confidence (:data:`CHOICES`) are
+sensitivity runs. The NUTS version of each LQ input is in the rows' caveats
+(:data:`LQ_NUTS_VERSIONS`).
+
 What the data cannot show: the groups are broad (all manufacturing is one group B-E), the
 business-demography data cover employer enterprises only, Sofia and Plovdiv dominate the seats,
 and a cluster's seat is its registered address, not where its members work.
