@@ -227,6 +227,34 @@ def values_inside(rows, *, low: float, high: float) -> Judgement:
     return Judgement(SUPPORTED, f"all values inside the claimed {rng}: " + "; ".join(inside))
 
 
+@rule
+def equivalence_interval(rows, *, low: float, high: float, alpha: float = 0.05) -> Judgement:
+    """Equivalence by its interval (TOST, Schuirmann 1987): each row's ``1 - 2 alpha`` interval
+    inside ``[low, high]`` → supported (the TOST rejects non-equivalence at ``alpha``); wholly
+    outside → not supported; otherwise inconclusive. Because the verdict reads the interval, the
+    margin can vary in the sensitivity column without recomputing. A row whose ``ci_level`` is
+    not ``1 - 2 alpha`` raises (a 95 % interval would make the test a 2.5 % one)."""
+    inside, outside, straddle = [], [], []
+    for row in _rows(rows):
+        e, lo, hi = _bounds(row)
+        level = _num(row.get("ci_level"))
+        if not math.isnan(level) and abs(level - (1 - 2 * alpha)) > 1e-9:
+            raise ValueError(f"{_label(row)}: a TOST at alpha={alpha:g} needs the "
+                             f"{1 - 2 * alpha:g} interval, the row has {level:g}")
+        if any(math.isnan(v) for v in (e, lo, hi)):
+            return Judgement(INCONCLUSIVE, f"{_label(row)} has no estimate")
+        text = f"{_label(row)} {_g(e)} [{_g(lo)}, {_g(hi)}]"
+        (inside if low <= lo and hi <= high else
+         outside if hi < low or lo > high else straddle).append(text)
+    rng = f"[{_g(low)}, {_g(high)}]"
+    if outside:
+        return Judgement(NOT_SUPPORTED, f"outside the equivalence margin {rng}: " + "; ".join(outside))
+    if straddle:
+        return Judgement(INCONCLUSIVE, f"equivalence to {rng} not shown at {alpha:g} "
+                         f"(the {1 - 2 * alpha:g} interval reaches outside): " + "; ".join(straddle))
+    return Judgement(SUPPORTED, f"equivalent within {rng} at {alpha:g} (TOST): " + "; ".join(inside))
+
+
 # ---------------------------------------------------------------------------------------------
 # applying rules
 # ---------------------------------------------------------------------------------------------

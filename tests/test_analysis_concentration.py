@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import math
 
+import pandas as pd
 import pytest
 
 from clusterstats._paths import data_dir
@@ -77,14 +78,67 @@ def test_district_lq_of_sofia_by_hand(first):
     assert len(lq) == 3 * 28 and len(first.tables["lq_nuts2"]) == 3 * 6
 
 
-def test_rows_carry_claim_and_valid_verdicts(first):
+def test_rows_carry_claim_parts_and_roles(first):
     rows = first.rows
     assert set(rows["claim_id"]) == {"C07"} and set(rows["hypothesis"]) == {"H3"}
-    assert rows["verdict"].isin(["supported", "not supported", "partly", "inconclusive"]).all()
-    follow = rows[rows["test"].str.startswith("Plovdiv")].iloc[0]
+    assert set(rows["run_id"]) == {"h3_concentration"}
+    judged = rows[rows["role"].isin(["primary", "sensitivity"])]
+    assert set(judged["part"]) == {"C07.more_than_half", "C07.followers"}
+    assert judged["verdict"].notna().all()
+    # Sofia against its population and enterprise shares: descriptive, no verdict
+    descriptive = rows[rows["role"] == "descriptive"]
+    assert len(descriptive) == 3 and descriptive["verdict"].isna().all()
+
+
+def test_more_than_half_is_inconclusive_not_supported(first):
+    # 23 of 42 (55 %) is above one half, but the one-sided exact test gives p = 0.32: no
+    # evidence for "more than half", and none against it (the interval reaches above 0.5).
+    row = first.rows[first.rows["part"] == "C07.more_than_half"].iloc[0]
+    assert (int(row["statistic"]), int(row["n"])) == (23, 42)
+    assert row["p_value"] == pytest.approx(0.322, abs=1e-3)
+    assert row["rule"] == "one_sided" and row["verdict"] == "inconclusive"
+    assert "alpha=0.1: inconclusive" in row["verdict_sensitivity"]
+
+
+def test_followers_varna_has_no_printed_seat_and_the_bounds_allow_anything(first):
+    follow = first.rows[first.rows["part"] == "C07.followers"].iloc[0]
     # Varna has no printed seat (recount: no seat names Варна).
     assert not any("Варна" in s for s in _bsmepa_seats())
-    assert follow["verdict"] == "partly" and "Varna: 0" in follow["verdict_text"]
+    assert "Varna: 0" in follow["note"]
+    assert int(follow["effect"]) == 2  # Plovdiv and Burgas rank 2nd-4th, Varna does not
+    assert (follow["ci_low"], follow["ci_high"]) == (0, 3)
+    assert follow["rule"] == "within_bounds" and follow["verdict"] == "inconclusive"
+
+
+def test_follower_bounds_on_hand_made_counts():
+    counts = pd.Series({"S": 10, "P": 4, "B": 2, "V": 0, "X": 3, "Y": 1, "Z": 0})
+    assert h3.follower_bounds(counts, ["P", "B", "V"], 0, ("S",)) == (2, 2, 2)
+    # ranks by hand: S 10, P 4, X 3, B 2, Y 1, V 0, Z 0 -> P 2nd, B 4th, V has none
+    # one unknown cluster changes nothing: V at 1 has four districts above it; Y at 2 only ties B
+    assert h3.follower_bounds(counts, ["P", "B", "V"], 1, ("S",)) == (2, 2, 2)
+    # two: V at 2 has only S, P, X above it (most 3); Y at 3 puts a fourth district above B
+    assert h3.follower_bounds(counts, ["P", "B", "V"], 2, ("S",)) == (2, 1, 3)
+
+
+def test_the_claim_is_inconclusive_in_the_default_run(first):
+    from clusterstats.rules import combine_parts
+    primary = first.rows[first.rows["role"] == "primary"]
+    assert combine_parts(primary["verdict"].tolist()) == "inconclusive"
+
+
+def test_register_and_two_town_runs_are_sensitivity_runs():
+    both = h3.run(count_two_town_seats="both")
+    judged = both.rows[both.rows["part"].notna()]
+    assert set(judged["role"]) == {"sensitivity"}
+    assert set(both.rows["run_id"]) == {"h3_concentration__count_two_town_seats-both"}
+    assert h3.run(alpha=0.1).rows.loc[0, "role"] == "primary"
+
+
+def test_nuts_version_of_each_lq_input_is_in_the_caveats(first):
+    caveats = first.rows["caveats"].iloc[0]
+    for name in h3.LQ_NUTS_VERSIONS:
+        assert name in caveats
+    assert "bd_enace2_r3" in caveats and "NUTS 2021" in caveats
 
 
 @pytest.mark.parametrize("kwargs, match", [

@@ -47,8 +47,10 @@ def test_one_lq_by_hand_from_the_snapshot_csv(analysis):
 def test_ict_count_by_an_independent_pattern(analysis):
     n_ict = sum(bool(re.search(r"ИКТ|телекомуникаци|далекосъобщ", s)) for s in _raw_sectors())
     row = analysis.rows[analysis.rows["test"].str.startswith("clusters naming ICT")].iloc[0]
-    assert row["effect"] == n_ict
+    assert row["statistic"] == n_ict
     assert int(row["n"]) == len(_raw_sectors())
+    # the lead over the next label, with every missing row given to either side
+    assert row["effect"] == n_ict - 5 and (row["ci_low"], row["ci_high"]) == (n_ict - 5 - 19, n_ict - 5 + 19)
 
 
 def test_permutation_and_share_rows(analysis):
@@ -104,3 +106,33 @@ def test_min_confidence_keeps_only_surer_mappings():
     assert kept <= set(smap.loc[smap["confidence"] == "high", "sector"])
     with pytest.raises(ParameterError, match="min_confidence"):
         h9.run(min_confidence="none")
+
+
+def test_verdicts_follow_the_declared_rules(analysis):
+    rows = analysis.rows
+    primary = rows[rows["role"] == "primary"].set_index("part")
+    # ICT leads the printed labels by 8, but 19 missing rows could reverse it
+    assert primary.loc["C09.ict_most", "verdict"] == "inconclusive"
+    assert primary.loc["C09.ict_most", "rule"] == "interval_inside"
+    # the clusters' cells have a *lower* LQ than shuffled seats: no evidence for the claim,
+    # which a one-sided test reads as inconclusive, never as support
+    assert primary.loc["C09.branch", "p_value"] > 0.5
+    assert primary.loc["C09.branch", "verdict"] == "inconclusive"
+    assert primary.loc["C09.knowledge", "verdict"] == "not testable offline"
+    sens = rows[(rows["part"] == "C09.branch") & (rows["role"] == "sensitivity")]
+    assert len(sens) == 2 and sens["verdict"].eq("inconclusive").all()
+    from clusterstats.rules import combine_parts
+    assert combine_parts(primary["verdict"].tolist()) == "inconclusive"
+
+
+def test_precision_parameters_keep_the_run_primary_but_level_does_not(analysis):
+    assert (analysis.rows.loc[analysis.rows["part"] == "C09.branch", "role"] == "primary").any()
+    assert set(analysis.rows["run_id"]) == {"h9_specialisation__n_perm-199"}
+
+
+def test_nuts_version_of_each_lq_input_is_in_the_caveats(analysis):
+    caveats = analysis.rows["caveats"].iloc[0]
+    assert "NUTS versions of the LQ inputs" in caveats and "bd_enace2_r3" in caveats
+    a = h9.run(level="nuts2", n_perm=199)
+    assert "lfst_r_lfe2en2" in a.rows["caveats"].iloc[0]
+    assert set(a.rows.loc[a.rows["part"].notna(), "role"]) == {"sensitivity"}

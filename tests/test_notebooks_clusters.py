@@ -53,6 +53,8 @@ def _check_outputs(fig: Path, res: Path, stem: str, name: str) -> pd.DataFrame:
     assert list(rows.columns[:len(RESULT_COLUMNS)]) == RESULT_COLUMNS
     assert set(rows["hypothesis"]) == {hyp}
     assert set(rows["verdict"]) - {""} <= set(VERDICTS)
+    assert {"part", "role", "rule", "p_holm"} <= set(rows.columns)
+    assert set(rows["run_id"]) == {name}
     return rows
 
 
@@ -76,6 +78,18 @@ def test_notebook_executes(stem, tmp_path):
     glued = collect(tmp_path, name="outputs")["value"].iloc[0]
     assert str(tmp_path / "res" / "rows" / f"{name}.csv") in glued
     assert all(Path(p).exists() for p in glued)
+    # the conclusions are rendered from the judged rows (no typed numbers)
+    out = json.loads((tmp_path / "out.ipynb").read_text(encoding="utf-8"))
+    rendered = "".join("".join(o.get("data", {}).get("text/markdown", ""))
+                       for o in out["cells"][-1].get("outputs", []))
+    assert "inconclusive" in rendered
+
+
+@pytest.mark.parametrize("stem", list(CASES))
+def test_notebook_imports_only_public_names(stem):
+    nb = json.loads((NOTEBOOKS / f"{stem}.ipynb").read_text(encoding="utf-8"))
+    code = "".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "code")
+    assert "_paths" not in code and "import _" not in code and ".hypothesis" in code
 
 
 @pytest.mark.slow

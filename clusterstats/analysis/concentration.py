@@ -17,6 +17,14 @@ Two-town seats ("София + Габрово", 8 rows) are counted by ``count_tw
     ``both``   every town is a unit for the location quotients; for the Sofia share a cluster
                counts as Sofia if any of its towns is (the guide's "registered *or* headquartered").
 
+Claim parts (``data/claims.yaml``; the module attribute :data:`hypothesis` computes, the
+declared rules judge): ``C07.more_than_half`` (rule ``one_sided``) and ``C07.followers`` (rule
+``within_bounds``: how many of Plovdiv, Burgas, Varna rank 2nd-4th, bounded by the clusters of
+unknown seat, :func:`follower_bounds`). The comparisons with population and enterprises are
+descriptive (the guide states none). Runs with another register, two-town rule, base year or
+Sofia (:data:`CHOICES`) are sensitivity runs. The NUTS version of each LQ input is in the rows'
+caveats (:data:`LQ_NUTS_VERSIONS`).
+
 Tests
     * share seated in Sofia vs one half: exact binomial test, H1 share > 0.5, Clopper-Pearson CI
       (:func:`clusterstats.stats.association.binomial_share_test`; Clopper & Pearson 1934,
@@ -42,8 +50,9 @@ from ..params import ParameterError, check_alpha, check_choice
 from ..snapshot import load_snapshot
 from ..stats.association import binomial_share_test, share_vs_reference
 from ..stats.location import cluster_lq
-from . import _common
-from ._common import Analysis, finish_rows, snapshot_vintage
+from ..context import RunContext, run_name
+from ..hypothesis import Evidence, Hypothesis
+from ._common import finish_rows, snapshot_vintage
 
 NOTEBOOK = "h3_concentration.ipynb"
 HYPOTHESIS = "H3"
@@ -59,11 +68,18 @@ ENTERPRISES = ("V11910", "B-S_X_K642")
 
 DEFAULTS = dict(register="bsmepa", count_two_town_seats="first", reference_year=2016,
                 sofia="city", alpha=0.05)
-
-
-def output_name(parameters: dict, stem: str = NOTEBOOK.removesuffix(".ipynb")) -> str:
-    """File stem for this run's rows and figures (see :func:`._common.output_name`)."""
-    return _common.output_name(parameters, DEFAULTS, stem)
+SOURCE_GUIDE = "Good Practices Guide on Clusters and Technology Transfers - Bulgaria (2018), "
+#: the NUTS version of each location-quotient input (issue 12: NUTS version harmonisation will
+#: read these); Bulgaria's NUTS 2 and NUTS 3 codes are the same in NUTS 2013, 2016 and 2021
+LQ_NUTS_VERSIONS = {
+    "cluster seats": "NUTS 3/2 codes of NSI EKATTE (data as of 2024; NUTS 2021)",
+    "NSI population by district": "NUTS 3 codes of NSI EKATTE districts (NUTS 2021)",
+    "Eurostat demo_r_pjanaggr3": "geo codes as published (file of mixed NUTS versions; BG codes as NUTS 2021)",
+    "Eurostat bd_enace2_r3": "geo codes as published (extract of 19.04.2021; NUTS version not stated in the file)",
+    "NUTS 2 aggregation": "NUTS 3 -> NUTS 2 by data/geography/districts.csv (NSI EKATTE)",
+}
+LQ_NUTS_CAVEAT = ("NUTS versions of the LQ inputs: "
+                  + "; ".join(f"{k}: {v}" for k, v in LQ_NUTS_VERSIONS.items()))
 
 
 # ------------------------------------------------------------------------------------------------
@@ -145,7 +161,7 @@ def base_shares(reference_year: int = 2016) -> tuple[pd.DataFrame, list[pd.DataF
 
 
 # ------------------------------------------------------------------------------------------------
-# run
+# compute
 # ------------------------------------------------------------------------------------------------
 def check_parameters(register="bsmepa", count_two_town_seats="first", reference_year=2016,
                      sofia="city", alpha=0.05) -> dict:
@@ -169,32 +185,125 @@ def _sofia_count(units: pd.DataFrame, sofia_codes, rule: str) -> tuple[float, in
     return k, n
 
 
-def _verdict_share(row: pd.Series, alpha: float, null: float) -> tuple[str, str]:
-    share = row["effect"] if row["unit"] == "share" else None
-    if row["p_value"] < alpha:
-        return "supported", "significant at alpha"
-    if share is not None and share <= null:
-        return "not supported", "share at or below the null value"
-    return "inconclusive", "not significant"
+def _allocations(total: int, bins: int) -> np.ndarray:
+    """Every vector of ``bins`` non-negative integers summing to at most ``total`` (stars and
+    bars: choose ``bins`` bar positions among ``total + bins``)."""
+    from itertools import combinations
+
+    bars = np.array(list(combinations(range(total + bins), bins)), dtype=int).reshape(-1, bins)
+    prev = np.hstack([np.full((len(bars), 1), -1), bars[:, :-1]])
+    return bars - prev - 1
 
 
-def run(**parameters) -> Analysis:
-    """Run H3; parameters as :data:`DEFAULTS` (unknown names raise ParameterError)."""
-    unknown = set(parameters) - set(DEFAULTS)
-    if unknown:
-        raise ParameterError(f"unknown parameter(s) {sorted(unknown)}; valid: {sorted(DEFAULTS)}")
-    p = check_parameters(**{**DEFAULTS, **parameters})
-    alpha, ci = p["alpha"], 1 - p["alpha"]
-    sofia_codes = SOFIA_CHOICES[p["sofia"]]
-    sofia_label = "Sofia (capital, BG411)" if p["sofia"] == "city" else \
-        "Sofia capital + Sofia province (BG411+BG412)"
+def follower_bounds(counts: pd.Series, followers: list[str], unknown: int,
+                    leaders: tuple[str, ...] = ()) -> tuple[int, int, int]:
+    """How many of ``followers`` rank 2nd-4th (at most three districts with more clusters, and
+    at least one cluster): (with the counts as printed, fewest, most) when ``unknown`` clusters
+    of unknown seat could sit anywhere.
 
-    base, frames = base_shares(p["reference_year"])  # first: it checks reference_year
-    units = seat_units(p["register"], p["count_two_town_seats"])
-    k, n = _sofia_count(units, sofia_codes, p["count_two_town_seats"])
-    k_test = math.floor(k + 1e-9)
-    listed = units.attrs["clusters_listed"]
+    Most: every allocation of the unknown clusters to the followers. Fewest: every allocation to
+    the four largest districts other than the followers and ``leaders`` (Sofia is above them
+    already; raising the largest others is the cheapest way to put districts above the
+    followers).
+    Written here because no library answers this small combinatorial question."""
+    base = counts.astype(float)
 
+    def qualifying(matrix: np.ndarray) -> np.ndarray:
+        cols = [base.index.get_loc(f) for f in followers]
+        ok = np.zeros(len(matrix), dtype=int)
+        for c in cols:
+            above = (matrix > matrix[:, [c]]).sum(axis=1)
+            ok += (above <= 3) & (matrix[:, c] > 0)
+        return ok
+
+    printed = int(qualifying(base.to_numpy()[None, :])[0])
+    if unknown <= 0:
+        return printed, printed, printed
+    span, result = int(unknown), []
+    for targets, pick in ((followers, np.max),
+                          (base.drop(list(followers) + list(leaders)).nlargest(4).index.tolist(), np.min)):
+        add = _allocations(span, len(targets))
+        matrix = np.repeat(base.to_numpy()[None, :], len(add), axis=0)
+        matrix[:, [base.index.get_loc(t) for t in targets]] += add
+        result.append(int(pick(qualifying(matrix))))
+    return printed, result[1], result[0]
+
+
+#: parameters that choose how the claim is read (register, two-town seats, base year, which
+#: Sofia); a run that changes one is a sensitivity run. alpha changes only the level.
+CHOICES = ("register", "count_two_town_seats", "reference_year", "sofia")
+
+
+def _role(ctx: RunContext) -> str:
+    """Primary in a run with the default choices (:data:`CHOICES`), else sensitivity."""
+    same = all(ctx.parameters[k] == DEFAULTS[k] for k in CHOICES)
+    return "primary" if same else "sensitivity"
+
+
+def share_row(k: float, k_test: int, n: int, p: dict, sofia_label: str) -> pd.DataFrame:
+    """C07.more_than_half: exact one-sided binomial test of "more than half in Sofia"."""
+    r = binomial_share_test(k_test, n, 0.5, "greater", 1 - p["alpha"], label="share seated in Sofia")
+    r.loc[0, "effect"] = k / n
+    r["part"] = "C07.more_than_half"
+    r["h0"] = f"at most half of the clusters with a known seat are in {sofia_label}"
+    r["h1"] = f"more than half are in {sofia_label}"
+    return r
+
+
+def base_rows(k: float, k_test: int, n: int, shares: dict[str, float], ci: float) -> pd.DataFrame:
+    """Sofia's share of clusters against its share of population and enterprises (descriptive:
+    the guide states no such comparison; the rows show how strong the capital's weight is)."""
+    r = share_vs_reference(k_test, n, shares, "greater", ci, label="share seated in Sofia")
+    r["h0"] = [f"Sofia's share of clusters is at most its share of {nm}" for nm in shares]
+    r["h1"] = [f"Sofia's share of clusters exceeds its share of {nm}" for nm in shares]
+    if k != k_test and k_test:
+        r["effect"] = r["effect"] * k / k_test
+    r["part"], r["role"] = pd.NA, "descriptive"
+    return r
+
+
+def follower_row(by_district: pd.Series, n: int, unknown: int, sofia_codes) -> pd.DataFrame:
+    """C07.followers: how many of Plovdiv, Burgas, Varna rank 2nd-4th, with the bounds the
+    clusters of unknown seat allow (within_bounds against the guide's three)."""
+    names_lat = districts().set_index("nuts3")["name_latin"]
+    rank = by_district.rank(ascending=False, method="min")
+    top = by_district.sort_values(ascending=False, kind="stable")
+    printed, lo, hi = follower_bounds(by_district, list(FOLLOWERS), unknown, tuple(sofia_codes))
+    return pd.DataFrame([{
+        "test": "Plovdiv, Burgas and Varna are the next seats after Sofia",
+        "method": ("seat counts by district (NUTS 3), ranked (ties share the best rank); bounds: "
+                   f"the {unknown} clusters without a known seat placed anywhere"),
+        "statistic": float(sum(by_district[c] for c in FOLLOWERS)), "p_value": pd.NA,
+        "effect_name": "of Plovdiv, Burgas, Varna ranked 2nd-4th", "effect": float(printed),
+        "ci_low": float(lo), "ci_high": float(hi), "ci_level": pd.NA, "n": n, "unit": "cities",
+        "reference": "descriptive count",
+        "note": ("; ".join(f"{nm}: {by_district[c]:g} clusters (rank {int(rank[c])})"
+                           for c, nm in FOLLOWERS.items())
+                 + "; statistic = clusters seated in the three; districts by seats: "
+                 + ", ".join(f"{names_lat.get(c, c)} {v:g}" for c, v in top[top > 0].items())),
+        "h0": "-", "h1": "Plovdiv, Burgas and Varna rank 2nd-4th after Sofia",
+        "part": "C07.followers"}])
+
+
+def lq_tables(units: pd.DataFrame, base: pd.DataFrame, by_district: pd.Series, ci: float,
+              names: dict[str, str]) -> dict[str, pd.DataFrame]:
+    """Location quotients of cluster organisations by district and NUTS 2 region, each base."""
+    nuts2_of = districts().set_index("nuts3")["nuts2"]
+    base2 = base.groupby(nuts2_of.reindex(base.index).to_numpy()).sum()
+    by_region = units.dropna(subset=["nuts2"]).groupby("nuts2")["weight"].sum()
+    lq_d, lq_r = [], []
+    for col in base.columns:
+        lq_d.append(cluster_lq(by_district.round(6), base[col], ci, base_name=names[col]).assign(base=col))
+        lq_r.append(cluster_lq(by_region.round(6), base2[col], ci, base_name=names[col]).assign(base=col))
+    out = {}
+    for key, frames in (("lq_district", lq_d), ("lq_nuts2", lq_r)):
+        t = pd.concat(frames, ignore_index=True)
+        out[key] = t[["base"] + [c for c in t.columns if c != "base"]]
+    return out
+
+
+def _caveats(units: pd.DataFrame, p: dict, k: float, k_test: int) -> str:
+    n, listed = units.attrs["clusters_with_seat"], units.attrs["clusters_listed"]
     caveats = [f"{n} of {listed} listed clusters have a seat"]
     if p["register"] == "bsmepa":
         caveats.append(registry.bsmepa_coverage()["text"]
@@ -207,107 +316,119 @@ def run(**parameters) -> Analysis:
     caveats.append("a seat is the registered address, not where members work")
     if k != k_test:
         caveats.append(f"split rule gives {k:g} Sofia clusters; the exact test uses {k_test}")
-    caveat_text = "; ".join(caveats)
+    caveats.append(LQ_NUTS_CAVEAT)
+    return "; ".join(caveats)
 
-    # --- row 1: more than half --------------------------------------------------------------
-    r1 = binomial_share_test(k_test, n, 0.5, "greater", ci, label="share seated in Sofia")
-    r1.loc[0, "effect"] = k / n
-    r1["h0"] = f"at most half of the clusters with a known seat are in {sofia_label}"
-    r1["h1"] = f"more than half are in {sofia_label}"
-    v, _ = _verdict_share(r1.iloc[0], alpha, 0.5)
-    r1["verdict"] = v
-    r1["verdict_text"] = {
-        "supported": f"{k:g} of {n} clusters with a known seat ({k / n:.0%}) are in Sofia: "
-                     "significantly more than half.",
-        "not supported": f"Only {k:g} of {n} clusters with a known seat ({k / n:.0%}) are in "
-                         "Sofia: not more than half, contrary to the guide.",
-        "inconclusive": f"{k:g} of {n} clusters with a known seat ({k / n:.0%}) are in Sofia: "
-                        f"above half but not significantly (p = {r1.loc[0, 'p_value']:.3g}).",
-    }[v]
 
-    # --- rows 2-4: beyond Sofia's weight --------------------------------------------------
-    names = {"population_nsi": f"population (NSI, 31 Dec {p['reference_year']}, pre-2021-census vintage)",
-             "population_eurostat": f"population (Eurostat demo_r_pjanaggr3, 1 Jan {p['reference_year']})",
-             "enterprises": f"active employer enterprises (Eurostat bd_enace2_r3 V11910, {p['reference_year']})"}
-    shares = {names[c]: float(base.loc[list(sofia_codes), c].sum() / base[c].sum()) for c in base}
-    r2 = share_vs_reference(k_test, n, shares, "greater", ci, label="share seated in Sofia")
-    r2["h0"] = [f"Sofia's share of clusters is at most its share of {nm}" for nm in shares]
-    r2["h1"] = [f"Sofia's share of clusters exceeds its share of {nm}" for nm in shares]
-    r2["verdict"] = np.where(r2["p_value"] < alpha, "supported", "not supported")
-    r2["verdict_text"] = [
-        (f"Sofia holds {k / n:.0%} of clusters but {s:.0%} of {nm.split(' (')[0]}: "
-         + ("clusters are concentrated beyond Sofia's weight." if pv < alpha else
-            "no significant excess over Sofia's weight."))
-        for (nm, s), pv in zip(shares.items(), r2["p_value"])]
-    if k != k_test:
-        r2["effect"] = r2["effect"] * k / k_test if k_test else r2["effect"]
+def _unknown_seats(units: pd.DataFrame, register: str) -> int:
+    """Clusters of the register whose seat is not known (no printed seat, or a missing row)."""
+    unknown = units.attrs["clusters_listed"] - units.attrs["clusters_with_seat"]
+    if register == "bsmepa":
+        unknown += len(registry.bsmepa_coverage()["missing"])
+    return int(unknown)
 
-    # --- row 5: Plovdiv, Burgas, Varna follow ---------------------------------------------
-    by_district = (units.dropna(subset=["nuts3"]).groupby("nuts3")["weight"].sum()
-                   .reindex(base.index, fill_value=0.0))
-    names_lat = districts().set_index("nuts3")["name_latin"]
-    rank = by_district.rank(ascending=False, method="min")
-    top = by_district.sort_values(ascending=False, kind="stable")
-    top_text = ", ".join(f"{names_lat.get(c, c)} {v:g}" for c, v in top[top > 0].items())
-    sofia_top = all(rank[c] == 1 for c in sofia_codes[:1])
-    followers_ok = {nm: bool(rank[c] <= 4 and by_district[c] > 0) for c, nm in FOLLOWERS.items()}
-    n_ok = sum(followers_ok.values())
-    v5 = "supported" if n_ok == 3 and sofia_top else ("not supported" if n_ok == 0 else "partly")
-    r5 = pd.DataFrame([{
-        "test": "Plovdiv, Burgas and Varna are the next seats after Sofia",
-        "method": "seat counts by district (NUTS 3), ranked (ties share the best rank)",
-        "statistic": float(sum(by_district[c] for c in FOLLOWERS)), "p_value": pd.NA,
-        "effect_name": "clusters seated in Plovdiv + Burgas + Varna",
-        "effect": float(sum(by_district[c] for c in FOLLOWERS)), "ci_low": pd.NA, "ci_high": pd.NA,
-        "ci_level": pd.NA, "n": n, "unit": "clusters",
-        "reference": "descriptive count",
-        "note": f"districts by seats: {top_text}",
-        "h0": "-", "h1": "Plovdiv, Burgas and Varna rank 2nd-4th after Sofia",
-        "verdict": v5,
-        "verdict_text": "; ".join(
-            f"{nm}: {by_district[c]:g} clusters (rank {int(rank[c])})" for c, nm in FOLLOWERS.items())
-            + ("" if followers_ok["Varna"] else " - Varna has no cluster with a printed seat, "
-               "so the data do not show it among the followers."),
-    }])
 
-    rows = pd.concat([r1, r2, r5], ignore_index=True)
-    rows["claim_id"], rows["claim"], rows["caveats"] = CLAIM_ID, CLAIM, caveat_text
+def _base_names(year: int) -> dict[str, str]:
+    return {"population_nsi": f"population (NSI, 31 Dec {year}, pre-2021-census vintage)",
+            "population_eurostat": f"population (Eurostat demo_r_pjanaggr3, 1 Jan {year})",
+            "enterprises": f"active employer enterprises (Eurostat bd_enace2_r3 V11910, {year})"}
 
-    # --- location quotients by district and NUTS 2 ----------------------------------------
-    tables = {"units": units, "base": base.reset_index(), "seats_by_district": _district_table(
-        by_district, base, names_lat)}
-    lq_d, lq_r = [], []
-    nuts2_of = districts().set_index("nuts3")["nuts2"]
-    base2 = base.groupby(nuts2_of.reindex(base.index).to_numpy()).sum()
-    by_region = units.dropna(subset=["nuts2"]).groupby("nuts2")["weight"].sum()
-    for col in base.columns:
-        d = cluster_lq(by_district.round(6), base[col], ci, base_name=names[col])
-        d.insert(0, "base", col)
-        lq_d.append(d)
-        r = cluster_lq(by_region.round(6), base2[col], ci, base_name=names[col])
-        r.insert(0, "base", col)
-        lq_r.append(r)
-    tables["lq_district"] = pd.concat(lq_d, ignore_index=True)
-    tables["lq_nuts2"] = pd.concat(lq_r, ignore_index=True)
 
-    sources = ["Good Practices Guide on Clusters and Technology Transfers - Bulgaria (2018), "
-               + ("BSMEPA annex" if p["register"] == "bsmepa" else "ABC most active members"),
-               "NSI population by district (report 02.06.2018)",
-               "Eurostat demo_r_pjanaggr3", "Eurostat bd_enace2_r3"]
-    vintage = snapshot_vintage(frames)
-    rows = finish_rows(rows, hypothesis=HYPOTHESIS, notebook=NOTEBOOK, parameters=p,
-                       data_sources="; ".join(sources), data_vintage=vintage)
-    notes = [
-        f"'Sofia' here is {sofia_label}. No BSMEPA seat lies in Sofia province (BG412), so "
-        "the count is the same either way; only the base shares change.",
-        f"{n} of {listed} listed clusters have a seat; the share is over those {n}.",
-        "Population from NSI (31 December, pre-2021-census) and Eurostat (1 January, "
-        "post-census) are two vintages, shown in two rows and never combined.",
-        "bd_enace2_r3 counts employer enterprises of the business economy (NACE B-S without "
-        "K64.2): no agriculture, public administration or enterprises without employees.",
-    ]
-    return Analysis(rows=rows, tables=tables, notes=notes, sources=sources, vintage=vintage,
-                    models={"parameters": p, "sofia_count": k, "n": n})
+NOTES = [
+    "No BSMEPA seat lies in Sofia province (BG412), so the Sofia count is the same for either "
+    "reading of 'Sofia'; only the base shares change.",
+    "Population from NSI (31 December, pre-2021-census) and Eurostat (1 January, post-census) are "
+    "two vintages, shown in two rows and never combined.",
+    "bd_enace2_r3 counts employer enterprises of the business economy (NACE B-S without K64.2): "
+    "no agriculture, public administration or enterprises without employees.",
+    "Sofia's share against its share of population and enterprises is descriptive: the guide "
+    "states no such comparison, so those rows carry no verdict.",
+]
+
+
+NARRATIVE = """\
+{% set half = row(part="C07.more_than_half") %}
+{% set fol = row(part="C07.followers") %}
+* **More than half in Sofia: {{ half.verdict }}.** {{ evidence.values.sofia_count|num }} of the
+  {{ half.n|num }} clusters with a known seat ({{ half.effect|pct }}, interval {{ half|ci }}) are
+  seated in {{ evidence.values.sofia_label }}; one-sided p = {{ half.p_value|p }} (Holm within the
+  claim: {{ half.p_holm|p }}). Rule: {{ half.verdict_text }}. Under other levels:
+  {{ half.verdict_sensitivity }}. The share is over the clusters with a printed seat only
+  ({{ evidence.values.unknown|num }} clusters of the register have no known seat).
+* **Plovdiv, Burgas and Varna follow: {{ fol.verdict }}.** {{ fol.effect|num }} of the three rank
+  2nd-4th by the printed seats ({{ fol.note }}). With the clusters of unknown seat placed anywhere
+  the number could be anything from {{ fol.ci_low|num }} to {{ fol.ci_high|num }}: {{ fol.verdict_text }}.
+* **Concentration beyond Sofia's weight (descriptive, no verdict).**
+{% for r in rows.itertuples() if r.role == "descriptive" %}
+  Against its share of {{ r.test.split(" vs ")[1] }}: ratio {{ r.effect|num }} (interval {{ {"ci_low": r.ci_low, "ci_high": r.ci_high}|ci }}, one-sided p = {{ r.p_value|p }}).
+{% endfor %}
+"""
+
+
+class ConcentrationHypothesis(Hypothesis):
+    """H3: are more than half of Bulgaria's clusters seated in Sofia? (claim C07)"""
+
+    id, notebook, claims = HYPOTHESIS, NOTEBOOK, (CLAIM_ID,)
+    defaults = DEFAULTS
+    title = "Are more than half of the clusters seated in Sofia?"
+    narrative_template = NARRATIVE
+
+    def _check(self, **parameters) -> dict:
+        return check_parameters(**parameters)
+
+    def compute(self, ctx: RunContext) -> Evidence:
+        p = ctx.parameters
+        ci, sofia_codes = 1 - p["alpha"], SOFIA_CHOICES[p["sofia"]]
+        sofia_label = ("Sofia (capital, BG411)" if p["sofia"] == "city" else
+                       "Sofia capital + Sofia province (BG411+BG412)")
+        base, frames = base_shares(p["reference_year"])  # first: it checks reference_year
+        units = seat_units(p["register"], p["count_two_town_seats"])
+        k, n = _sofia_count(units, sofia_codes, p["count_two_town_seats"])
+        k_test, names = math.floor(k + 1e-9), _base_names(p["reference_year"])
+        shares = {names[c]: float(base.loc[list(sofia_codes), c].sum() / base[c].sum()) for c in base}
+        by_district = (units.dropna(subset=["nuts3"]).groupby("nuts3")["weight"].sum()
+                       .reindex(base.index, fill_value=0.0))
+        unknown = _unknown_seats(units, p["register"])
+        rows = pd.concat([share_row(k, k_test, n, p, sofia_label).assign(role=_role(ctx)),
+                          follower_row(by_district, n, unknown, sofia_codes).assign(role=_role(ctx)),
+                          base_rows(k, k_test, n, shares, ci)], ignore_index=True)
+        rows["claim_id"], rows["claim"] = CLAIM_ID, CLAIM
+        sources = [SOURCE_GUIDE + ("BSMEPA annex" if p["register"] == "bsmepa" else "ABC most active members"),
+                   "NSI population by district (report 02.06.2018)",
+                   "Eurostat demo_r_pjanaggr3", "Eurostat bd_enace2_r3"]
+        vintage = snapshot_vintage(frames)
+        rows = finish_rows(rows, hypothesis=HYPOTHESIS, notebook=NOTEBOOK, parameters=p,
+                           caveats=_caveats(units, p, k, k_test), data_sources="; ".join(sources),
+                           data_vintage=vintage, run_id=ctx.name)
+        names_lat = districts().set_index("nuts3")["name_latin"]
+        tables = {"units": units, "base": base.reset_index(),
+                  "seats_by_district": _district_table(by_district, base, names_lat),
+                  **lq_tables(units, base, by_district, ci, names)}
+        values = {"sofia_count": k, "n": n, "unknown": unknown, "sofia_label": sofia_label,
+                  "listed": units.attrs["clusters_listed"], "nuts_versions": LQ_NUTS_VERSIONS}
+        return Evidence(rows=rows, tables=tables, notes=list(NOTES), sources=sources,
+                        vintage=vintage, parameters=p, values=values,
+                        models={"parameters": p, "sofia_count": k, "n": n})
+
+    def figures(self, evidence: Evidence) -> dict:
+        out = {"h3_seats_by_district": figure_seats(evidence)}
+        for level in ("nuts3", "nuts2"):
+            out[f"h3_cluster_lq_{level}"] = figure_lq_map(evidence, level=level, base="enterprises")
+        return out
+
+
+#: the declared hypothesis: this module's one entry point
+hypothesis = ConcentrationHypothesis()
+
+
+def run(**parameters) -> Evidence:
+    """Run H3 (compute and judge, nothing written); parameters as :data:`DEFAULTS`."""
+    return hypothesis.run(**parameters)
+
+
+def output_name(parameters: dict, stem: str = NOTEBOOK.removesuffix(".ipynb")) -> str:
+    """The run's name for these parameters (:func:`clusterstats.context.run_name`)."""
+    return run_name(stem, parameters, DEFAULTS)
 
 
 def _district_table(by_district: pd.Series, base: pd.DataFrame, names: pd.Series) -> pd.DataFrame:
@@ -322,7 +443,7 @@ def _district_table(by_district: pd.Series, base: pd.DataFrame, names: pd.Series
 # ------------------------------------------------------------------------------------------------
 # figures
 # ------------------------------------------------------------------------------------------------
-def figure_seats(analysis: Analysis):
+def figure_seats(analysis: Evidence):
     """Dot plot: each district's share of clusters (with exact 1 - alpha CI) beside its share of
     population (NSI) and of active employer enterprises. Returns (fig, data_plotted)."""
     from .. import figures
@@ -348,12 +469,12 @@ def figure_seats(analysis: Analysis):
     ax.set_yticks(y, table["district"])
     figures.set_xlabel(ax, "Share of the country", "%")
     ax.legend(loc="lower right", frameon=False)
-    p = analysis.models["parameters"]
+    p = analysis.parameters
     ax.set_title(f"Cluster seats by district vs population and enterprises, {p['reference_year']}")
     return fig, table.reset_index(drop=True)
 
 
-def figure_lq_map(analysis: Analysis, level: str = "nuts3", base: str = "enterprises"):
+def figure_lq_map(analysis: Evidence, level: str = "nuts3", base: str = "enterprises"):
     """Choropleth of the cluster location quotient (clusters' share / base share) by NUTS 3 or
     NUTS 2. Returns (fig, data_plotted)."""
     from .. import maps

@@ -21,6 +21,14 @@ What is measured
     * The counts behind "ICT has the most clusters": clusters whose sector names ICT or
       telecommunications, and clusters by mapped NACE group.
 
+Claim parts (``data/claims.yaml``; the module attribute :data:`hypothesis` computes, the
+declared rules judge): ``C09.ict_most`` (ICT's lead over the next label, bounded by the rows
+missing from the guide's text; rule ``interval_inside``), ``C09.branch`` (the permutation test,
+rule ``one_sided``; the LQ-share tests are sensitivity rows) and ``C09.knowledge`` (not
+testable). Runs with another level, indicator, year or mapping confidence (:data:`CHOICES`) are
+sensitivity runs. The NUTS version of each LQ input is in the rows' caveats
+(:data:`LQ_NUTS_VERSIONS`).
+
 What the data cannot show: the groups are broad (all manufacturing is one group B-E), the
 business-demography data cover employer enterprises only, Sofia and Plovdiv dominate the seats,
 and a cluster's seat is its registered address, not where its members work.
@@ -37,8 +45,9 @@ from ..params import ParameterError, check_alpha, check_choice
 from ..snapshot import load_snapshot
 from ..stats.association import binomial_share_test
 from ..stats.location import location_quotient, specialisation_permutation_test
-from . import _common
-from ._common import Analysis, finish_rows, snapshot_vintage
+from ..context import RunContext, run_name
+from ..hypothesis import Evidence, Hypothesis
+from ._common import finish_rows, snapshot_vintage
 
 NOTEBOOK = "h9_specialisation.ipynb"
 HYPOTHESIS = "H9"
@@ -67,11 +76,19 @@ LFS_GROUPS = ["A", "B-E", "F", "G-I", "J", "K", "M_N", "O-Q", "R-U"]
 LFS_LAST_YEAR = 2015
 CONFIDENCE = ("high", "medium", "low", "none")
 MAP_FILE = "sector_nace_map.csv"
-
-
-def output_name(parameters: dict, stem: str = NOTEBOOK.removesuffix(".ipynb")) -> str:
-    """File stem for this run's rows and figures (see :func:`._common.output_name`)."""
-    return _common.output_name(parameters, DEFAULTS, stem)
+SOURCE_GUIDE = "Good Practices Guide on Clusters and Technology Transfers - Bulgaria (2018), BSMEPA annex"
+_SEATS = "NUTS codes of NSI EKATTE (data as of 2024; NUTS 2021)"
+#: the NUTS version of each location-quotient input, by level (issue 12: NUTS version
+#: harmonisation will read these); Bulgaria's NUTS 2 and 3 codes are the same in NUTS 2013,
+#: 2016 and 2021
+LQ_NUTS_VERSIONS = {
+    "nuts3": {"cluster seats": _SEATS,
+              "Eurostat bd_enace2_r3": "geo codes as published (extract of 19.04.2021; NUTS "
+                                       "version not stated in the file)"},
+    "nuts2": {"cluster seats": _SEATS,
+              "Eurostat lfst_r_lfe2en2": "geo codes as published in the 2017 bulk file (NUTS "
+                                         "version not stated in the file; NUTS 2013 was in force)"},
+}
 
 
 # ------------------------------------------------------------------------------------------------
@@ -244,112 +261,115 @@ def _share_in_cells(units: pd.DataFrame, lq: pd.DataFrame, threshold: float, str
     return row, null_share
 
 
-def run(**parameters) -> Analysis:
-    """Run H9; parameters as :data:`DEFAULTS` (unknown names raise ParameterError)."""
-    unknown = set(parameters) - set(DEFAULTS)
-    if unknown:
-        raise ParameterError(f"unknown parameter(s) {sorted(unknown)}; valid: {sorted(DEFAULTS)}")
-    p = check_parameters(**{**DEFAULTS, **parameters})
-    alpha = p["alpha"]
-    lq, frame, year_used, lq_notes = lq_table(p["level"], p["year"], p["indicator"], 1 - alpha)
-    cs = cluster_sectors()
-    region_col = "seat_nuts3" if p["level"] == "nuts3" else "seat_nuts2"
-    sector_col = "nace_group" if p["level"] == "nuts3" else "nace_lfs"
+#: parameters that choose how the claim is read (data, level, mapping); a run that changes one
+#: is a sensitivity run. n_perm, seed and alpha change only the precision or the level.
+CHOICES = ("year", "indicator", "level", "min_confidence")
+
+
+def _role(ctx: RunContext) -> str:
+    """Primary in a run with the default choices (:data:`CHOICES`), else sensitivity."""
+    same = all(ctx.parameters[k] == DEFAULTS[k] for k in CHOICES)
+    return "primary" if same else "sensitivity"
+
+
+def cluster_units(cs: pd.DataFrame, level: str, min_confidence: str) -> pd.DataFrame:
+    """The clusters that enter the LQ tests: mapped at least as surely as ``min_confidence``
+    and with a seat, with columns ``region`` and ``sector`` at ``level``."""
+    region_col = "seat_nuts3" if level == "nuts3" else "seat_nuts2"
+    sector_col = "nace_group" if level == "nuts3" else "nace_lfs"
     # CONFIDENCE is ordered high -> none: keep mappings at least as sure as min_confidence
-    sure_enough = CONFIDENCE[:CONFIDENCE.index(p["min_confidence"]) + 1]
+    sure_enough = CONFIDENCE[:CONFIDENCE.index(min_confidence) + 1]
     mapped = cs[(cs["nace_group"] != "unmappable") & cs["confidence"].isin(sure_enough)]
     units = (mapped.dropna(subset=[region_col, sector_col])
              .rename(columns={"sector": "sector_text"})
              .rename(columns={region_col: "region", sector_col: "sector"}))
-    n_all, n_mapped, n_units = len(cs), len(mapped), len(units)
+    units.attrs["mapped"] = len(mapped)
+    return units
 
-    if p["level"] == "nuts3":
-        data_name = (f"Eurostat bd_enace2_r3 {p['indicator']} ({INDICATORS[p['indicator']]}), "
-                     f"{year_used}, 28 districts")
-    else:
-        data_name = f"Eurostat lfst_r_lfe2en2 (employed 15+, LFS), {year_used}, 6 NUTS 2 regions"
-    caveats = "; ".join([
+
+def branch_rows(units: pd.DataFrame, lq: pd.DataFrame, p: dict, role: str) -> pd.DataFrame:
+    """C09.branch: do clusters sit where their branch is specialised? The permutation test of
+    the mean log LQ (the part's test) and, as sensitivity rows, the shares of clusters in cells
+    with LQ > 1 and LQ >= 2 against the same permutation null."""
+    perm = specialisation_permutation_test(units, lq, n_perm=p["n_perm"], seed=p["seed"])
+    perm["role"] = role
+    rows = [perm]
+    for thr, strict in ((1.0, True), (2.0, False)):
+        r, _ = _share_in_cells(units, lq, thr, strict, p["n_perm"], p["seed"], 1 - p["alpha"])
+        r["role"] = "sensitivity"
+        rows.append(r)
+    out = pd.concat(rows, ignore_index=True)
+    out["part"] = "C09.branch"
+    out["h0"] = "cluster seats are unrelated to where their sector is specialised"
+    out["h1"] = "clusters sit in region x sector cells with a higher LQ than shuffled seats give"
+    return out
+
+
+def _lead_row(test: str, method: str, leader: str, n_leader: int, rival: str, n_rival: int,
+              n: int, missing: int, role: str) -> dict:
+    """How far ``leader`` is ahead of ``rival`` (the largest other), with the bounds the rows
+    missing from the guide's text allow (all of them could go to either)."""
+    lead = n_leader - n_rival
+    return dict(test=test, method=method, statistic=float(n_leader), p_value=pd.NA,
+                effect_name=f"{leader} clusters less {rival} clusters", effect=float(lead),
+                ci_low=float(lead - missing), ci_high=float(lead + missing), ci_level=pd.NA,
+                n=n, unit="clusters", reference="descriptive count", role=role,
+                note=(f"{leader} {n_leader}, {rival} {n_rival}; bounds: each of the {missing} "
+                      "rows missing from the guide's text could belong to either"),
+                h0="-", h1=f"{leader} has more clusters than any other", part="C09.ict_most")
+
+
+def ict_rows(cs: pd.DataFrame, missing: int, role: str) -> pd.DataFrame:
+    """C09.ict_most: ICT's lead over the next sector label (the part's test) and, as a
+    sensitivity row, information and communication (J) against the largest other NACE group."""
+    n_all, n_ict = len(cs), int(cs["ict"].sum())
+    by_text = cs.loc[~cs["ict"], "sector"].value_counts()
+    by_group = cs["nace_group"].value_counts().drop("unmappable", errors="ignore")
+    other = by_group.drop("J", errors="ignore")
+    rows = [
+        _lead_row("clusters naming ICT vs the most frequent other sector label",
+                  "printed BSMEPA rows whose sector text names ICT or telecommunications (column "
+                  "ict of the sector map) less those with the most frequent other sector text",
+                  "ICT", n_ict, f"'{by_text.index[0]}'", int(by_text.iloc[0]), n_all, missing, role),
+        _lead_row("clusters by NACE group: J vs the largest other group",
+                  "printed BSMEPA rows mapped to NACE group J (information and communication) less "
+                  "those in the largest other group (sector map)", "J", int(by_group.get("J", 0)),
+                  other.index[0], int(other.iloc[0]), n_all, missing, "sensitivity"),
+    ]
+    out = pd.DataFrame(rows)
+    out.loc[1, "note"] += "; counts: " + ", ".join(f"{k} {v}" for k, v in
+                                                   cs["nace_group"].value_counts().items())
+    return out
+
+
+def knowledge_row(role: str) -> pd.DataFrame:
+    """C09.knowledge: not tested; the recorded data have no knowledge-intensity split by region."""
+    return pd.DataFrame([dict(
+        test="clustered sectors are knowledge-intensive", method="not computed", role=role,
+        effect_name="-", reference="-", part="C09.knowledge", h0="-",
+        h1="the sectors with many clusters are knowledge-intensive",
+        note=("needs employment in knowledge-intensive activities by region (Eurostat htec "
+              "tables), which are not among the recorded data; the broad NACE groups cannot "
+              "tell high- from low-tech manufacturing"))])
+
+
+def _caveats(n_units: int, n_all: int, level: str, year_used: int, indicator: str) -> str:
+    versions = LQ_NUTS_VERSIONS[level]
+    return "; ".join([
         f"{n_units} of {n_all} printed BSMEPA clusters have both a seat and a mappable sector",
         registry.bsmepa_coverage()["text"],
         "sectors hand-mapped from free text to broad NACE groups (data/registry/sector_nace_map.csv)",
         "first-listed seat town used for two-town seats; a seat is not where members work",
-        "employer enterprises of the business economy only" if p["level"] == "nuts3" else
+        "employer enterprises of the business economy only" if level == "nuts3" else
         "LFS survey estimates, some cells unpublished or of low reliability",
+        "NUTS versions of the LQ inputs: " + "; ".join(f"{k}: {v}" for k, v in versions.items()),
     ])
 
-    # --- clusters in specialised cells -------------------------------------------------------
-    perm = specialisation_permutation_test(units, lq, n_perm=p["n_perm"], seed=p["seed"])
-    perm["h0"] = "cluster seats are unrelated to where their sector is specialised"
-    perm["h1"] = "clusters sit in region x sector cells with higher LQ than shuffled seats would"
-    pv = float(perm.loc[0, "p_value"])
-    perm["verdict"] = "supported" if pv < alpha else "not supported"
-    perm["verdict_text"] = (
-        f"Geometric mean LQ of the clusters' own cells {float(perm.loc[0, 'effect']):.2f} "
-        f"(p = {pv:.3g}): " + ("clusters sit where their sector is specialised more than chance."
-                               if pv < alpha else
-                               "no more than shuffled seats would give - the data do not show "
-                               "clustering following the branches' regional specialisation."))
-    rows = [perm]
-    for thr, strict in ((1.0, True), (2.0, False)):
-        r, null_share = _share_in_cells(units, lq, thr, strict, p["n_perm"], p["seed"], 1 - alpha)
-        r["h0"] = "clusters are no more often in such cells than shuffled seats would give"
-        r["h1"] = "clusters are more often in such cells"
-        r["verdict"] = "supported" if float(r.loc[0, "p_value"]) < alpha else "not supported"
-        r["verdict_text"] = (f"{float(r.loc[0, 'effect']):.0%} of clusters sit in such cells vs "
-                             f"{null_share:.0%} expected with shuffled seats (p = "
-                             f"{float(r.loc[0, 'p_value']):.3g}).")
-        rows.append(r)
 
-    # --- "ICT has the most clusters" ---------------------------------------------------------
-    n_ict = int(cs["ict"].sum())
-    by_text = cs["sector"].value_counts()
-    top_other = by_text[[s for s in by_text.index
-                         if not cs.loc[cs["sector"] == s, "ict"].iloc[0]]]
-    by_group = cs["nace_group"].value_counts()
-    ict_rows = pd.DataFrame([
-        {"test": "clusters naming ICT vs the most frequent other sector label",
-         "method": "count of printed BSMEPA rows whose sector text names ICT or telecommunications "
-                   "(column ict of the sector map) vs the most frequent other sector text",
-         "statistic": float(n_ict), "p_value": pd.NA, "effect_name": "clusters naming ICT",
-         "effect": float(n_ict), "n": n_all, "unit": "clusters",
-         "reference": "descriptive count", "note": f"next: '{top_other.index[0]}' "
-                                                   f"{int(top_other.iloc[0])} clusters",
-         "h0": "-", "h1": "ICT has the most clusters",
-         "verdict": "supported" if n_ict > int(top_other.iloc[0]) else "not supported",
-         "verdict_text": f"{n_ict} of {n_all} printed clusters name ICT/telecommunications in their "
-                         f"sector; the next single label, '{top_other.index[0]}', has "
-                         f"{int(top_other.iloc[0])}."},
-        {"test": "clusters by NACE group: largest group",
-         "method": "count of printed BSMEPA rows by mapped NACE section group (sector map)",
-         "statistic": float(by_group.get("J", 0)), "p_value": pd.NA,
-         "effect_name": f"clusters in the largest group ({by_group.drop('unmappable', errors='ignore').index[0]})",
-         "effect": float(by_group.drop("unmappable", errors="ignore").iloc[0]), "n": n_all,
-         "unit": "clusters", "reference": "descriptive count",
-         "note": "statistic = clusters mapped to J (information and communication); counts: "
-                 + ", ".join(f"{k} {v}" for k, v in by_group.items()),
-         "h0": "-", "h1": "information and communication (J) is the group with most clusters",
-         "verdict": "supported" if by_group.drop("unmappable", errors="ignore").index[0] == "J"
-                    else "not supported",
-         "verdict_text": (f"By the broad NACE groups the data use, {by_group.drop('unmappable', errors='ignore').index[0]} "
-                          f"has {int(by_group.drop('unmappable', errors='ignore').iloc[0])} clusters and J "
-                          f"(information and communication) {int(by_group.get('J', 0))}: ICT leads "
-                          "among single sector labels, but industry (mining, manufacturing and "
-                          "energy) taken together has more clusters.")},
-    ])
-    rows.append(ict_rows)
-    out = pd.concat(rows, ignore_index=True)
-    out["claim_id"], out["claim"], out["caveats"] = CLAIM_ID, CLAIM, caveats
-    sources = ["Good Practices Guide on Clusters and Technology Transfers - Bulgaria (2018), BSMEPA annex",
-               "data/registry/sector_nace_map.csv (reviewed mapping)", data_name]
-    vintage = snapshot_vintage([frame])
-    out = finish_rows(out, hypothesis=HYPOTHESIS, notebook=NOTEBOOK, parameters=p,
-                      data_sources="; ".join(sources), data_vintage=vintage)
-
-    counts = (units.groupby(["region", "sector"]).size().rename("clusters").reset_index())
-    lq_with = lq.merge(counts, on=["region", "sector"], how="left")
-    lq_with["clusters"] = lq_with["clusters"].fillna(0).astype(int)
+def _notes(units: pd.DataFrame, n_all: int, p: dict, lq_notes: list[str]) -> list[str]:
     top2 = units["region"].value_counts().head(2)
-    notes = lq_notes + [
+    n_mapped, n_units = units.attrs["mapped"], len(units)
+    return lq_notes + [
         f"{int(top2.sum())} of the {n_units} clusters tested sit in two regions "
         f"({', '.join(top2.index)}): the test mostly asks whether those regions' clusters are in "
         "the sectors those regions specialise in.",
@@ -359,18 +379,92 @@ def run(**parameters) -> Analysis:
         "The NACE groups are broad: all of manufacturing, mining and energy is one group (B-E), "
         "so 'electrical engineering' and 'food' clusters fall in the same cell.",
         "A cluster counts in the district of its first-listed seat town.",
-        "The claim that clustered sectors are 'knowledge-intensive' is not tested: the data have "
-        "no knowledge-intensity split at district level.",
     ]
-    return Analysis(rows=out, tables={"lq": lq_with, "clusters": cs, "units": units},
-                    notes=notes, sources=sources, vintage=vintage,
-                    models={"parameters": p, "year_used": year_used})
+
+
+NARRATIVE = """\
+{% set ict = row(part="C09.ict_most", test="clusters naming ICT*") %}
+{% set grp = row(part="C09.ict_most", test="clusters by NACE group*") %}
+{% set perm = row(part="C09.branch", test="clusters in specialised cells (permutation)") %}
+{% set know = row(part="C09.knowledge") %}
+* **ICT has the most clusters: {{ ict.verdict }}.** {{ ict.note }}: a lead of
+  {{ ict.effect|num }} clusters among the printed rows; {{ ict.verdict_text }}. By the broad NACE
+  groups the LQ data use: {{ grp.note }} ({{ grp.verdict }}).
+* **Clustering follows the development of a branch: {{ perm.verdict }}.** The clusters' own
+  region x sector cells have a geometric mean LQ of {{ perm.effect|num }} ({{ perm.note }};
+  one-sided p = {{ perm.p_value|p }}, Holm {{ perm.p_holm|p }}). Rule: {{ perm.verdict_text }}.
+{% for r in rows.itertuples() if r.part == "C09.branch" and r.test.startswith("share") %}
+  The {{ r.test }}: {{ r.effect|pct }} (p = {{ r.p_value|p }}; {{ r.note }}) → {{ r.verdict }}.
+{% endfor %}
+  No evidence for the claim is not evidence against it: the test is weak by construction (broad
+  groups, seats are not workplaces, rows missing from the guide's text).
+* **Clustered sectors are knowledge-intensive: {{ know.verdict }}** ({{ know.note }}).
+"""
+
+
+class SpecialisationHypothesis(Hypothesis):
+    """H9: do clusters sit where their branch is specialised, and does ICT lead? (claim C09)"""
+
+    id, notebook, claims = HYPOTHESIS, NOTEBOOK, (CLAIM_ID,)
+    defaults = DEFAULTS
+    title = "Do clusters follow the development of their branch? Does ICT lead?"
+    narrative_template = NARRATIVE
+
+    def _check(self, **parameters) -> dict:
+        return check_parameters(**parameters)
+
+    def compute(self, ctx: RunContext) -> Evidence:
+        p, role = ctx.parameters, _role(ctx)
+        lq, frame, year_used, lq_notes = lq_table(p["level"], p["year"], p["indicator"], 1 - p["alpha"])
+        cs = cluster_sectors()
+        units = cluster_units(cs, p["level"], p["min_confidence"])
+        missing = len(registry.bsmepa_coverage()["missing"])
+        rows = pd.concat([branch_rows(units, lq, p, role), ict_rows(cs, missing, role),
+                          knowledge_row(role)], ignore_index=True)
+        rows["claim_id"], rows["claim"] = CLAIM_ID, CLAIM
+        if p["level"] == "nuts3":
+            data_name = (f"Eurostat bd_enace2_r3 {p['indicator']} ({INDICATORS[p['indicator']]}), "
+                         f"{year_used}, 28 districts")
+        else:
+            data_name = f"Eurostat lfst_r_lfe2en2 (employed 15+, LFS), {year_used}, 6 NUTS 2 regions"
+        sources = [SOURCE_GUIDE, "data/registry/sector_nace_map.csv (reviewed mapping)", data_name]
+        vintage = snapshot_vintage([frame])
+        rows = finish_rows(rows, hypothesis=HYPOTHESIS, notebook=NOTEBOOK, parameters=p,
+                           caveats=_caveats(len(units), len(cs), p["level"], year_used, p["indicator"]),
+                           data_sources="; ".join(sources), data_vintage=vintage, run_id=ctx.name)
+        counts = units.groupby(["region", "sector"]).size().rename("clusters").reset_index()
+        lq_with = lq.merge(counts, on=["region", "sector"], how="left")
+        lq_with["clusters"] = lq_with["clusters"].fillna(0).astype(int)
+        return Evidence(rows=rows, tables={"lq": lq_with, "clusters": cs, "units": units},
+                        notes=_notes(units, len(cs), p, lq_notes), sources=sources,
+                        vintage=vintage, parameters=p,
+                        values={"year_used": year_used, "role": role,
+                                "nuts_versions": LQ_NUTS_VERSIONS[p["level"]]},
+                        models={"parameters": p, "year_used": year_used})
+
+    def figures(self, evidence: Evidence) -> dict:
+        return {"h9_lq_heatmap": figure_lq_heatmap(evidence),
+                "h9_clusters_by_sector": figure_sectors(evidence)}
+
+
+#: the declared hypothesis: this module's one entry point
+hypothesis = SpecialisationHypothesis()
+
+
+def run(**parameters) -> Evidence:
+    """Run H9 (compute and judge, nothing written); parameters as :data:`DEFAULTS`."""
+    return hypothesis.run(**parameters)
+
+
+def output_name(parameters: dict, stem: str = NOTEBOOK.removesuffix(".ipynb")) -> str:
+    """The run's name for these parameters (:func:`clusterstats.context.run_name`)."""
+    return run_name(stem, parameters, DEFAULTS)
 
 
 # ------------------------------------------------------------------------------------------------
 # figures
 # ------------------------------------------------------------------------------------------------
-def figure_lq_heatmap(analysis: Analysis):
+def figure_lq_heatmap(analysis: Evidence):
     """Heatmap of LQ (log colour scale centred on 1) region x NACE group, the number of clusters
     seated in each cell written in it. Returns (fig, data_plotted)."""
     from matplotlib.colors import LogNorm
@@ -378,7 +472,7 @@ def figure_lq_heatmap(analysis: Analysis):
     from .. import figures
     from ..geography import districts, nuts2_regions
 
-    p = analysis.models["parameters"]
+    p = analysis.parameters
     lq = analysis.tables["lq"].copy()
     grid = lq.pivot(index="region", columns="sector", values="lq")
     cnt = lq.pivot(index="region", columns="sector", values="clusters").fillna(0).astype(int)
@@ -407,7 +501,7 @@ def figure_lq_heatmap(analysis: Analysis):
     return fig, lq[["region", "sector", "e_ir", "lq", "ci_low", "ci_high", "clusters"]]
 
 
-def figure_sectors(analysis: Analysis):
+def figure_sectors(analysis: Evidence):
     """Bar chart of printed BSMEPA clusters by mapped NACE group, the part whose sector text names
     ICT/telecommunications shaded darker. Returns (fig, data_plotted)."""
     from .. import figures

@@ -11,6 +11,7 @@ changepoint        H1(c) PELT with a Poisson cost, exact Bayesian switchpoint an
 association        H2/H3 Fisher exact, logistic, binomial share tests
 location           H3/H9 location quotients, cluster LQ, specialisation permutation test
 distribution       H8 median with bootstrap/order-statistic CIs, share in a range
+equivalence        H0 (C03) equivalence tests (TOST): exact binomial, t-based
 inequality         H4 weighted Theil T/L, Gini, Williamson, leader ratios
 convergence        H4 sigma- and beta-convergence
 trend              H5 segmented trend, data-chosen break, rank among countries, flags
@@ -38,6 +39,7 @@ _EXPORTS = {
     "counts": ["FitResult", "counts_from_events", "poisson_event_glm", "negbin_event_glm",
                "dispersion_test", "exact_rate_test", "placebo_windows"],
     "distribution": ["median_order_ci", "median_bootstrap_ci", "share_in_range"],
+    "equivalence": ["tost_proportion", "tost_means"],
     "inequality": ["theil_t", "theil_l", "gini", "williamson_cv", "cv", "leader_ratios",
                    "inequality_table", "summarise_years"],
     "multiplicity": ["holm", "benjamini_hochberg", "adjust_within_families", "family_of"],
