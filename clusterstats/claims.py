@@ -66,6 +66,10 @@ def _part(claim_id: str, raw: dict[str, Any], where: str) -> ClaimPart:
     if raw["rule"] not in RULES:
         raise ClaimsError(f"{where}: part {raw['id']} names unknown rule {raw['rule']!r}; "
                           f"known: {', '.join(sorted(RULES))}")
+    bad_keys = [k for k in (raw.get("thresholds") or {}) if not isinstance(k, str)]
+    if bad_keys:
+        raise ClaimsError(f"{where}: part {raw['id']} has threshold keys that are not names "
+                          f"{bad_keys!r} (YAML reads a bare null/true/false key as a value: quote it)")
     if not str(raw["id"]).startswith(claim_id + "."):
         raise ClaimsError(f"{where}: part id {raw['id']!r} must start with {claim_id}.")
     return ClaimPart(id=str(raw["id"]), claim_id=claim_id, says=str(raw["says"]), rule=raw["rule"],

@@ -1,7 +1,7 @@
 """A hypothesis as a declared object: parameters, compute, judge, figures, narrative.
 
 Every analysis module (:mod:`clusterstats.analysis`) declares one :class:`Hypothesis` named
-``HYPOTHESIS``. A notebook is then five thin steps::
+``hypothesis``. A notebook is then five thin steps::
 
     ctx = h8.HYPOTHESIS.context(low=low, high=high, ..., figures_dir=figures_dir)   # context
     evidence = h8.HYPOTHESIS.compute(ctx)                                            # compute

@@ -93,17 +93,19 @@ def part_verdicts(table: pd.DataFrame, claim: _claims.Claim) -> list[dict[str, A
 
 def summarise_claim(table: pd.DataFrame, claim: _claims.Claim) -> dict[str, Any]:
     rows = table[table["claim_id"] == claim.id]
-    if claim.parts:
+    # a table written before claims had parts (no row names a part) is shown as it was judged
+    by_parts = bool(claim.parts) and rows["part"].astype(str).ne("").any()
+    if by_parts:
         parts = part_verdicts(table, claim)
         decided = [p["verdict"] for p in parts if p["verdict"] != NOT_TESTED]
         verdict = combine_parts(decided) if decided else NOT_TESTED
     else:
         parts, verdict = [], claim_verdict(rows.loc[rows["default_run"], "verdict"].replace("", pd.NA))
     judged = rows["part"].isin([p.id for p in claim.parts]) & rows["role"].isin(["primary", "sensitivity"])
-    other = rows[~judged] if claim.parts else rows.iloc[0:0]
+    other = rows[~judged] if by_parts else rows.iloc[0:0]
     same = ["hypothesis", "test", "method", "statistic", "p_value", "effect", "ci_low", "ci_high", "n"]
-    legacy = rows if not claim.parts else rows.iloc[0:0]
-    return {"claim": claim, "verdict": verdict, "parts": parts, "n_rows": len(rows),
+    legacy = rows if not by_parts else rows.iloc[0:0]
+    return {"claim": claim, "verdict": verdict, "parts": parts if by_parts else [], "n_rows": len(rows),
             "other": other.drop_duplicates(subset=same),
             "legacy": legacy.drop_duplicates(subset=same + ["verdict", "verdict_text"])}
 

@@ -17,14 +17,6 @@ from clusterstats._paths import REPO_ROOT
 from clusterstats.claims import claim_numbers
 
 NOTEBOOKS = sorted((REPO_ROOT / "notebooks").glob("*.ipynb"))
-#: notebooks not yet rewritten as context -> compute -> show -> judge -> save (issue 10)
-PENDING = {"00_registry_overview", "h3_concentration", "h9_specialisation"}
-
-
-def _pending(path):
-    if path.stem in PENDING:
-        pytest.xfail(f"{path.name} is not yet converted to the declared-hypothesis layout")
-
 _CITATION = re.compile(
     r"(?:seed lines?|lines?|p\.|pp\.|pages?|Tables?|Diagrams?|Figures?|NUTS|level|Annex(?:es)?|"
     r"footnotes?|version|issues?|column|SDMX)\s*\d+(?:\.\d+)?(?:\s*(?:[–-]|,|and|to)\s*\d+)*",
@@ -57,7 +49,6 @@ def test_the_checker_itself():
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_no_typed_result_numbers_in_markdown(path):
-    _pending(path)
     claimed = claim_numbers()
     nb = json.loads(path.read_text(encoding="utf-8"))
     typed = []
@@ -72,7 +63,6 @@ def test_no_typed_result_numbers_in_markdown(path):
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_notebooks_import_only_public_names(path):
-    _pending(path)
     nb = json.loads(path.read_text(encoding="utf-8"))
     code = "\n".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "code")
     private = re.findall(r"(?:from\s+clusterstats[\w.]*\s+import\s+[^\n]*\b_\w+|"
