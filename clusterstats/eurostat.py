@@ -386,7 +386,7 @@ def _download(call: _Call, resp: requests.Response, show: bool, sink: Path | Non
 
 def _error_for(call: _Call, status: int, body: str, size_note: str, attempts: int) -> EurostatError:
     url, dataset = call.url, call.dataset
-    said = f" Server said: {body.strip()[:300]}" if body.strip() else " (empty body)"
+    said = f" Server said: {body.strip()[:300].rstrip('.')}." if body.strip() else " (empty body)."
     if status == 413:
         return QueryTooLargeError(
             f"Eurostat refused {dataset!r} as too large (HTTP 413, limit {MAX_CELLS:,} "
