@@ -2,24 +2,52 @@
 
     >>> from clusterstats import get_eurostat
     >>> df = get_eurostat("tgs00042", {"geo": ["BG31", "BG41"]}, start="2013")
-    >>> df.attrs["source"], df.attrs["sha256"]
+    >>> df.attrs["source"], df.attrs["sha256"], df.attrs["vintage"]
 
-Where an answer comes from, in order:
+Where an answer comes from is set by a :class:`Client` (cache, offline flag, mirror, session,
+transport :class:`Settings`); without one, :meth:`Client.from_env` reads ``CLUSTERSTATS_MIRROR``,
+``CLUSTERSTATS_OFFLINE``, ``CLUSTERSTATS_CACHE`` and ``CLUSTERSTATS_EUROSTAT_URL`` as defaults:
 
-1. ``CLUSTERSTATS_MIRROR=DIR`` set: only recorded files ``DIR/eurostat/<code>/*`` (read with
-   :func:`clusterstats.formats.read_eurostat_file`), filtered locally; no cache, no network.
+1. a mirror folder set: only recorded files ``DIR/eurostat/<code>/*`` (read with
+   :func:`clusterstats.formats.read_eurostat_file`), filtered locally; no cache, no network. The
+   file is chosen by the filters alone, never by ``start``/``end``; ``attrs`` keep its vintage as an
+   ISO date with ``vintage_kind`` and the ``derived`` marker of third-party extracts;
 2. the cache (:mod:`clusterstats.cache`), unless ``refresh=True``;
-3. the live SDMX 2.1 dissemination API (base URL overridable with ``CLUSTERSTATS_EUROSTAT_URL``),
-   never when ``CLUSTERSTATS_OFFLINE=1``.
+3. the live SDMX 2.1 dissemination API, never when offline (offline with ``refresh=True`` is an
+   error that says so).
+
+What is checked before an answer is returned or cached (anything else is an
+:class:`EurostatError` naming dataset, URL and reason, and the cache stays byte-identical):
+
+* transport: one total deadline per call (:attr:`Settings.deadline`: requests, waits, polls and
+  the body, read with ``read1`` so a trickled body cannot stretch it); retries on 429/5xx/timeouts
+  by urllib3's ``Retry``, honouring ``Retry-After`` up to :attr:`Settings.max_wait` (beyond it: an
+  error at once, not a long wait); redirects only within the configured host (others are refused
+  and named); every ``requests``/``urllib3`` failure wrapped in :class:`EurostatError`;
+* completeness: we ask for ``compressed=true``, and gzip's trailer (CRC-32 and length) proves the
+  body whole; a body of another length than its ``Content-Length`` is refused;
+* format: a Eurostat TSV (:func:`~clusterstats.sdmx_tsv.parse_tsv`): UTF-8 header, every header
+  column a period, the same field count on every row, every cell a number or ``:`` optionally
+  followed by flags (text after a value that is not a flag is refused), no series key twice; an
+  HTML page or SDMX error with status 200 is refused;
+* structure: the answer's dimensions are the DSD's, in its order; its codes are in the content
+  constraint where one is known; its periods are written in the frequency of its rows
+  (A, S, Q, M, W, D, and the bulk files' ``2020M01``). Periods are compared as spans of days
+  (:func:`~clusterstats.sdmx_tsv.in_period`), never as text.
+
+What cannot be detected: a plain (uncompressed) body cut exactly at a line end and sent with a
+``Content-Length`` that matches the cut (or with none) is a well-formed TSV with fewer rows; the
+client warns when a body was not gzip-compressed (``attrs["integrity"]`` says what was verified)
+but cannot tell. Nor can it tell a value Eurostat itself published wrongly, or a revision: the
+cache pins what was fetched until ``refresh=True``, and ``attrs["last_update"]`` carries the
+dataflow's ``UPDATE_DATA``.
 
 How this differs from the ``eurostat`` package (1.1.1), whose endpoint and structure requests we
 reuse (see the project's reference notes A2): a multi-valued filter is one request (``BG31+BG41``
 in the SDMX key) instead of one per combination; key positions follow the DSD's numeric
-``position`` (the package sorts positions as strings, which breaks with >= 10 dimensions); retries
-back off exponentially and honour ``Retry-After``; async answers are polled with sleeps and a
-bound; a bad response (HTML page, empty or truncated body, malformed row) is an error that names
-the dataset and URL and never reaches the cache; flags are kept with filters. The body is streamed
-to a temporary file and parsed from there, so a large answer is never held in memory twice.
+``position`` (the package sorts positions as strings, which breaks with >= 10 dimensions); async
+answers are polled with sleeps and a bound; flags are kept with filters. The body is streamed to
+a temporary file and parsed from there, so a large answer is never held in memory twice.
 
 Eurostat API reference: "API - Detailed guidelines - SDMX2.1" and "... - Asynchronous API"
 (https://wikis.ec.europa.eu/display/EUROSTATHELP/API+-+Detailed+guidelines).

@@ -234,7 +234,10 @@ def parse_tsv(data: bytes | str | os.PathLike, *, flags: bool = True,
     ``data`` is the file's content (bytes, or text as str) or a path (``pathlib.Path``) to read it
     from in a stream, which keeps a large download out of memory. ``source`` (a file name or
     URL) only makes error messages say where the bad input came from.
-    Raises :class:`TSVFormatError` naming the row and the reason for any malformed input.
+    Raises :class:`TSVFormatError` naming the row and the reason for any malformed input: a
+    header that is not UTF-8 or has a column that is not a period (:func:`period_range`), a row
+    with the wrong number of fields or key codes, a cell that is not a number or ``:`` followed
+    by flags (``1 234`` is refused, not read as 1 flagged ``234``), a series key sent twice.
     """
     if isinstance(data, os.PathLike):
         raw: bytes | Path = Path(data)
