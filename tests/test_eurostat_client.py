@@ -9,9 +9,8 @@ with a plain line-by-line parse, never typed in.
 from __future__ import annotations
 
 import hashlib
-import re
 import math
-import os
+import re
 from pathlib import Path
 
 import pandas as pd
