@@ -1000,6 +1000,15 @@ def _fetch_live(client: Client, call: _Call, struct: Structure, query: Query, ur
         return df, sha, resp.url, resp.redirects, integrity
 
 
+def _from_cache(entry, query: Query, flags: bool) -> pd.DataFrame:
+    try:
+        path = entry.verified_path()
+    except OSError as exc:
+        raise EurostatError(f"the cached answer for {query.describe()} is corrupt ({exc}); "
+                            "rerun with refresh=True to fetch it again") from exc
+    return _parse_checked(path, dataset=query.dataset, url=entry.url, flags=flags)
+
+
 def _data_url(base: str, code: str, key: str, start: str | None, end: str | None) -> str:
     return (f"{base}/data/{code.upper()}" + (f"/{key}" if key.strip(".") else "")
             + "?format=TSV&compressed=true" + (f"&startPeriod={start}" if start else "")
@@ -1058,12 +1067,7 @@ def get_eurostat(code: str, filters: Mapping[str, object] | None = None, *,
     entry = None if refresh else _cached(client.cache, query, code)
     redirects: tuple[str, ...] = ()
     if entry is not None:
-        try:
-            path = entry.verified_path()
-        except OSError as exc:
-            raise EurostatError(f"the cached answer for {query.describe()} is corrupt ({exc}); "
-                                "rerun with refresh=True to fetch it again") from exc
-        df = _parse_checked(path, dataset=code, url=entry.url, flags=flags)
+        df = _from_cache(entry, query, flags)
         source, retrieved_at, last_update, url = "cache", entry.retrieved_at, entry.last_update, entry.url
         sha, integrity = entry.sha256, "sha256 of the cached object verified"
     elif client.offline:

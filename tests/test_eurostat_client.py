@@ -550,7 +550,7 @@ def test_case11_refresh_repairs_a_corrupt_object_and_an_invalid_manifest(warm):
 
 
 @pytest.mark.constructed
-def test_case11b_plain_body_shorter_than_its_content_length_is_refused(warm):
+def test_case12_plain_body_shorter_than_its_content_length_is_refused(warm):
     warm.queue_faults(Fault("plain_cut"))
     _fails(warm, es.EurostatResponseError, r"(broke off|Content-Length)")
 
