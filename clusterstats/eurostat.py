@@ -981,6 +981,7 @@ def _fetch_live(client: Client, call: _Call, struct: Structure, query: Query, ur
             warnings.warn(f"Eurostat returned no rows for {query.describe()} (HTTP 404 No results "
                           f"found); not cached. URL: {url}", stacklevel=3)
             return _empty_result(struct, flags), None, url, (), "no body (HTTP 404 no results)"
+        answered, hops = resp.url, resp.redirects  # the query's own URL, also for async answers
         resp = _resolve_async(resp, call=call, progress=progress, sink=part)
         df = _parse_checked(part, dataset=query.dataset, url=resp.url, flags=flags,
                             headers=resp.headers)
@@ -995,9 +996,9 @@ def _fetch_live(client: Client, call: _Call, struct: Structure, query: Query, ur
         else:
             # one manifest rewrite for the structure answers and the data
             client.cache.put_many([(q, body, u, None) for q, body, u in pending]
-                                  + [(query, part, resp.url, struct.last_update)],
+                                  + [(query, part, answered, struct.last_update)],
                                   retrieved_at=_now())
-        return df, sha, resp.url, resp.redirects, integrity
+        return df, sha, answered, hops, integrity
 
 
 def _from_cache(entry, query: Query, flags: bool) -> pd.DataFrame:
@@ -1028,7 +1029,7 @@ def get_eurostat(code: str, filters: Mapping[str, object] | None = None, *,
     from (cache, offline, mirror, session, transport policy); None builds one from the
     environment (:meth:`Client.from_env`). The frame has the columns of
     :func:`clusterstats.sdmx_tsv.parse_tsv`, and ``df.attrs`` records the provenance: dataset,
-    filters, url (the one that answered), redirects, retrieved_at, last_update (Eurostat's
+    filters, url (the query's, after any redirects within the host), redirects, retrieved_at, last_update (Eurostat's
     UPDATE_DATA as written), vintage (ISO date) and vintage_kind, sha256 (of the raw bytes),
     integrity, source ("live", "cache" or "mirror") and, for the mirror, mirror_file and derived.
 
