@@ -280,10 +280,12 @@ class _Call:
 
 class _Retry(Retry):
     """urllib3's ``Retry`` decides what is retried (429, 500, 502, 503, 504, timeouts, refused
-    connections; GET only), counts attempts and parses ``Retry-After``. Two things it does not do,
-    so they are overridden here: (1) its sleep has no cap on ``Retry-After`` (urllib3 2.8 waits
-    whatever the server asks, e.g. 3600 s) and no overall deadline, so waits go through
-    :meth:`_Call.wait`; (2) its first retry has no backoff, where Eurostat asks for politeness.
+    connections; GET only), counts attempts and parses ``Retry-After``. Two things it does not do
+    (read in urllib3 2.8's source and seen in the replay tests), so they are overridden here:
+    (1) ``Retry.sleep_for_retry`` sleeps whatever ``Retry-After`` asks (3600 s for the 429 of the
+    issue) and nothing bounds the sum of waits, so waits go through :meth:`_Call.wait` (cap and
+    deadline); (2) ``get_backoff_time`` returns 0 for the first retry, an immediate second request
+    to a server that just said 503.
     413 is not retried even with ``Retry-After`` (it means "too large", not "later")."""
 
     RETRY_AFTER_STATUS_CODES = frozenset({429, 503})
