@@ -13,6 +13,11 @@ Write order (so a failed or partial download never replaces good data):
 2. the object is written to a temp file and renamed (``provenance.atomic_write_bytes``);
 3. only then is the manifest rewritten, again atomically, under a lock file.
 
+Repair: :meth:`Cache.put_many` rewrites an object whose bytes no longer match its name (a
+corrupted file is not trusted just because the path exists), and a manifest that is not valid
+JSON is moved aside (``manifest.json.invalid-<time>``, nothing is deleted) and started afresh,
+so ``get_eurostat(..., refresh=True)`` repairs a damaged cache instead of being blocked by it.
+
 Unlike rOpenGov/eurostat's cache (keyed by download *date*), a query stays served from the cache
 until ``refresh=True``: the cache is a vintage pin, not a per-day memo.
 """
@@ -23,6 +28,7 @@ import fcntl
 import json
 import os
 import shutil
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
@@ -99,11 +105,26 @@ class Cache:
 
     def _load(self) -> dict[str, Any]:
         try:
-            return json.loads(self.manifest_path.read_text(encoding="utf-8"))
+            data = json.loads(self.manifest_path.read_text(encoding="utf-8"))
         except FileNotFoundError:
             return {}
-        except json.JSONDecodeError as exc:
-            raise OSError(f"cache manifest {self.manifest_path} is not valid JSON ({exc})") from exc
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise OSError(f"cache manifest {self.manifest_path} is not valid JSON ({exc}); "
+                          "refresh=True rebuilds it (the bad file is kept beside it)") from exc
+        if not isinstance(data, dict):
+            raise OSError(f"cache manifest {self.manifest_path} is not a JSON object; "
+                          "refresh=True rebuilds it (the bad file is kept beside it)")
+        return data
+
+    def _load_for_update(self) -> dict[str, Any]:
+        """The manifest, or {} after moving an invalid one aside (kept, never deleted)."""
+        try:
+            return self._load()
+        except OSError:
+            stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
+            aside = self.manifest_path.with_name(f"{self.manifest_path.name}.invalid-{stamp}")
+            os.replace(self.manifest_path, aside)
+            return {}
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
@@ -142,14 +163,15 @@ class Cache:
             else:
                 sha, size = sha256_bytes(data), len(data)
             path = self._object_path(sha)
-            if not path.exists():
+            # an existing object is reused only if its bytes still match its name
+            if not path.exists() or sha256_file(path) != sha:
                 if isinstance(data, Path):
                     _atomic_copy(data, path)
                 else:
                     atomic_write_bytes(path, data)
             entries.append((query, CacheEntry(sha, url, retrieved_at, last_update, size, path)))
         with self._locked():
-            manifest = self._load()
+            manifest = self._load_for_update()
             for query, e in entries:
                 manifest[query.id] = {
                     "sha256": e.sha256, "url": e.url, "retrieved_at": e.retrieved_at,

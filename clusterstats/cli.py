@@ -8,6 +8,7 @@ Sub-commands are contributed by the modules that own them, each through an
 * ``clusterstats results collect``                 -> :mod:`clusterstats.results_cli`
 * ``clusterstats calls [--windows]``               -> :mod:`clusterstats.calls`
 * ``clusterstats figure-info FILE [--verify]``      -> :mod:`clusterstats.figures`
+* ``clusterstats verdicts diff OLD NEW``            -> :mod:`clusterstats.drift`
 """
 from __future__ import annotations
 
@@ -20,7 +21,8 @@ from . import __version__
 #: modules that provide ``add_cli(subparsers)``; a missing module is skipped so that a partial
 #: checkout still has a working CLI.
 COMMAND_MODULES = ("clusterstats.runner", "clusterstats.snapshot", "clusterstats.results_cli",
-                   "clusterstats.calls", "clusterstats.figures")
+                   "clusterstats.calls", "clusterstats.figures",
+                   "clusterstats.drift")
 
 
 def build_parser() -> argparse.ArgumentParser:

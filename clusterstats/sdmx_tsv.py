@@ -25,11 +25,14 @@ Flag letters follow Eurostat's "Codes and flags" list
 """
 from __future__ import annotations
 
+import calendar
 import gzip
 import io
 import os
 import re
 import zlib
+from datetime import date, timedelta
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -38,7 +41,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-__all__ = ["CONF_STATUS", "FLAGS", "TSVFormatError", "decode_flags", "parse_tsv"]
+__all__ = ["CONF_STATUS", "FLAGS", "TSVFormatError", "decode_flags", "parse_tsv", "period_range",
+           "period_freq", "in_period", "PERIOD_FREQS"]
 
 #: Eurostat's observation flags, letter -> meaning. A cell may carry several (``bp``, ``bu``).
 FLAGS: dict[str, str] = {
@@ -70,6 +74,89 @@ _NON_SPACE = re.compile(rb"\S")
 #: what a flag looks like: letters, optionally then the confidentiality status ("@C")
 _FLAG_TEXT = re.compile(r"^(?:[a-z]+|[a-z]*@[A-Z])$")
 _NUMBER_RE = r"^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$"
+
+
+#: SDMX frequency codes whose period labels :func:`period_range` understands.
+PERIOD_FREQS = ("A", "S", "Q", "M", "W", "D")
+# SDMX 2.1 spellings (2020, 2020-S1, 2020-Q1, 2020-01, 2020-W01, 2020-01-31) and the legacy bulk
+# spellings (2020S1, 2020Q1, 2020M01, 2020W01, 2020M01D31); "2020-A1" is SDMX's long annual form.
+_PERIOD_RE = re.compile(
+    r"^(?P<y>\d{4})(?:"
+    r"(?P<a>-A1)?"
+    r"|-?S(?P<s>[12])"
+    r"|-?Q(?P<q>[1-4])"
+    r"|(?:-|M)(?P<m>\d{2})"
+    r"|-?W(?P<w>\d{2})"
+    r"|(?:-(?P<dm>\d{2})-|M(?P<lm>\d{2})D)(?P<d>\d{2})"
+    r")$")
+
+
+@lru_cache(maxsize=4096)
+def _period(label: str) -> tuple[str, date, date] | None:
+    m = _PERIOD_RE.match(label.strip())
+    if m is None:
+        return None
+    y = int(m["y"])
+    try:
+        if m["s"]:
+            h = int(m["s"])
+            return "S", date(y, 6 * h - 5, 1), date(y, 6 * h, 30 if h == 1 else 31)
+        if m["q"]:
+            q = int(m["q"])
+            last = 3 * q
+            return "Q", date(y, last - 2, 1), date(y, last, calendar.monthrange(y, last)[1])
+        if m["m"]:
+            mo = int(m["m"])
+            return "M", date(y, mo, 1), date(y, mo, calendar.monthrange(y, mo)[1])
+        if m["w"]:
+            first = date.fromisocalendar(y, int(m["w"]), 1)
+            return "W", first, first + timedelta(days=6)
+        if m["d"]:
+            day = date(y, int(m["dm"] or m["lm"]), int(m["d"]))
+            return "D", day, day
+    except ValueError:  # month 13, week 54, 31 April ...
+        return None
+    return "A", date(y, 1, 1), date(y, 12, 31)
+
+
+def period_range(label: str) -> tuple[date, date] | None:
+    """First and last day of an SDMX period label, or None when it is not one.
+
+    Understands every frequency Eurostat publishes (A ``2020``, S ``2020-S1``, Q ``2020-Q1``,
+    M ``2020-01``, W ``2020-W01`` as ISO 8601 weeks, D ``2020-01-31``) and the retired bulk
+    files' spellings (``2020S1``, ``2020Q1``, ``2020M01``, ``2020W01``, ``2020M01D31``).
+    Reference: SDMX 2.1 Technical Notes, section 4.2 "Time period formats"; ISO 8601 weeks.
+    """
+    got = _period(label)
+    return None if got is None else got[1:]
+
+
+def period_freq(label: str) -> str | None:
+    """The frequency code (A, S, Q, M, W, D) an SDMX period label is written in, or None."""
+    got = _period(label)
+    return None if got is None else got[0]
+
+
+def in_period(label: str, start: str | None, end: str | None) -> bool:
+    """Whether period ``label`` overlaps the span from ``start`` to ``end`` (either may be None).
+
+    Periods compare as spans of days, not as text: ``start="2020-12"`` keeps the ISO weeks that
+    reach into December 2020 (2020-W49 onwards) and ``end="2016"`` keeps 2016-Q4. A bound or
+    label that is not a period raises ``ValueError``.
+    """
+    span = period_range(label)
+    if span is None:
+        raise ValueError(f"{label!r} is not a period")
+    for bound, side in ((start, 0), (end, 1)):
+        if bound is None:
+            continue
+        b = period_range(str(bound))
+        if b is None:
+            raise ValueError(f"{bound!r} is not a period (e.g. 2016, 2016-S1, 2016-Q1, 2016-03, "
+                             "2016-W05, 2016-03-31)")
+        if (side == 0 and span[1] < b[0]) or (side == 1 and span[0] > b[1]):
+            return False
+    return True
 
 
 class TSVFormatError(ValueError):
@@ -107,6 +194,10 @@ def _split_header(first_line: str, source: str | None) -> tuple[list[str], list[
                              "with the period column")
     if any(not p for p in periods) or len(set(periods)) != len(periods):
         raise TSVFormatError(f"{_where(source)}row 1: empty or repeated period column in header")
+    bad = [p for p in periods if _period(p) is None]
+    if bad:
+        raise TSVFormatError(f"{_where(source)}row 1: header column {bad[0]!r} is not a period "
+                             "(e.g. 2016, 2016-Q1, 2016-03, 2016-W05, 2016M03)")
     return dims, periods
 
 
@@ -143,7 +234,10 @@ def parse_tsv(data: bytes | str | os.PathLike, *, flags: bool = True,
     ``data`` is the file's content (bytes, or text as str) or a path (``pathlib.Path``) to read it
     from in a stream, which keeps a large download out of memory. ``source`` (a file name or
     URL) only makes error messages say where the bad input came from.
-    Raises :class:`TSVFormatError` naming the row and the reason for any malformed input.
+    Raises :class:`TSVFormatError` naming the row and the reason for any malformed input: a
+    header that is not UTF-8 or has a column that is not a period (:func:`period_range`), a row
+    with the wrong number of fields or key codes, a cell that is not a number or ``:`` followed
+    by flags (``1 234`` is refused, not read as 1 flagged ``234``), a series key sent twice.
     """
     if isinstance(data, os.PathLike):
         raw: bytes | Path = Path(data)
@@ -155,7 +249,11 @@ def parse_tsv(data: bytes | str | os.PathLike, *, flags: bool = True,
             first = stream.readline()
     except (EOFError, OSError, zlib.error) as exc:
         raise TSVFormatError(f"{_where(source)}gzip stream is truncated or corrupt ({exc})") from exc
-    first = first.removeprefix(b"\xef\xbb\xbf").decode("utf-8", "replace")
+    try:
+        first = first.removeprefix(b"\xef\xbb\xbf").decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise TSVFormatError(f"{_where(source)}row 1: header is not UTF-8 ({exc.reason} at byte "
+                             f"{exc.start}: {first[max(0, exc.start - 20):exc.end + 5]!r})") from exc
     if not first.strip():
         raise TSVFormatError(f"{_where(source)}empty body: no header row")
     dims, periods = _split_header(first, source)
@@ -171,6 +269,7 @@ def parse_tsv(data: bytes | str | os.PathLike, *, flags: bool = True,
             return _empty_frame(dims, flags)
         key_codes, values, flag_codes, vocab = _cells_general(text, dims, periods, order, flags, source)
     n_rows, n_per = len(values), len(periods)
+    _check_unique_keys(key_codes, dims, source)
 
     out: dict[str, object] = {}
     for dim, (row_codes, categories) in zip(dims, key_codes):
@@ -194,6 +293,32 @@ def parse_tsv(data: bytes | str | os.PathLike, *, flags: bool = True,
             codes = sorted_codes
         out["flag"] = pd.Categorical.from_codes(codes, categories=pd.Index(sorted(vocab), dtype=object))
     return pd.DataFrame(out, copy=False)
+
+
+def _check_unique_keys(key_codes: list[tuple[np.ndarray, list[str]]], dims: list[str],
+                       source: str | None) -> None:
+    """A series key may appear once: a repeated row would double its observations."""
+    if not key_codes or not len(key_codes[0][0]):
+        return
+    sizes = [max(len(cats), 1) for _, cats in key_codes]
+    if float(np.prod(sizes, dtype=float)) < 2.0 ** 62:
+        combined = np.zeros(len(key_codes[0][0]), dtype=np.int64)
+        for (codes, _), size in zip(key_codes, sizes):
+            combined = combined * size + codes
+        uniq, first, counts = np.unique(combined, return_index=True, return_counts=True)
+        dup = counts > 1
+        if not dup.any():
+            return
+        row = int(first[dup][0])
+    else:  # too many combinations to pack in 64 bits: compare whole code rows
+        stacked = np.stack([c for c, _ in key_codes], axis=1)
+        uniq, first, counts = np.unique(stacked, axis=0, return_index=True, return_counts=True)
+        if not (counts > 1).any():
+            return
+        row = int(first[counts > 1][0])
+    key = ",".join(cats[codes[row]] for codes, cats in key_codes)
+    raise TSVFormatError(f"{_where(source)}series key {key!r} ({','.join(dims)}) appears in more "
+                         f"than one row (first at row {row + 2}); each series must be sent once")
 
 
 def _head(raw: bytes | Path, n: int) -> bytes:
@@ -441,6 +566,15 @@ def _cells_general(text: bytes, dims: list[str], periods: list[str], order: list
         raise TSVFormatError(
             f"{_where(source)}row {r + 2}, period {periods[j]!r} (key "
             f"{keys[r].as_py()!r}): cell {cells[k].as_py()!r} is not a number, ':' or a flagged value")
+    flag_ok = pc.match_substring_regex(raw_flag, r"^(?:[a-z]*(?:@[A-Z])?)$")
+    if not pc.all(flag_ok).as_py():
+        k = int(np.flatnonzero(~flag_ok.to_numpy(zero_copy_only=False))[0])
+        j, r = order[k // n_rows], k % n_rows
+        raise TSVFormatError(
+            f"{_where(source)}row {r + 2}, period {periods[j]!r} (key {keys[r].as_py()!r}): cell "
+            f"{cells[k].as_py()!r}: {raw_flag[k].as_py()!r} after the value is not a Eurostat flag "
+            "(lower-case letters, optionally @ and a confidentiality letter); a space inside a "
+            "number is not allowed")
     numeric_text = pc.if_else(missing, pa.scalar(None, pa.string()), raw_value)
     values = pc.cast(numeric_text, pa.float64()).to_numpy(zero_copy_only=False)
     # cells are period-major (all rows of period 1, then period 2...); make them series-major

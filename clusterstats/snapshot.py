@@ -9,9 +9,14 @@ the row count and the sha256 of the CSV written. A spec file (``snapshot.yaml`` 
 lists the entries.
 
 * ``clusterstats data snapshot`` rebuilds the snapshot from the mirror (``--refresh``: from the
-  live service through :func:`clusterstats.get_eurostat`). Every frame is built in memory first,
-  then each file is written atomically and the manifest last, so a failure leaves the previous
-  snapshot as it was.
+  live service through :func:`clusterstats.get_eurostat`, with ``refresh=True`` so the cache
+  cannot answer in Eurostat's place, and with the entry's exact-code filters sent to the server;
+  the manifest then records Eurostat's ``UPDATE_DATA`` as the vintage, the retrieval time, the
+  URL, and ``refreshed_live`` only when a request was made). Every frame is built in memory
+  first, then each file is written atomically and the manifest last, so a failure leaves the
+  previous snapshot as it was.
+* ``clusterstats data fetch CODE geo=BG41,BG31 --start 2015 -o out.csv``: one live query to a tidy
+  CSV with a provenance sidecar (:mod:`clusterstats.fetch`).
 * ``clusterstats data diff OLD NEW`` lists revised values and changed flags between two snapshots.
 * :func:`load_snapshot` reads one entry back, typed, with its manifest entry in ``df.attrs``.
   It reads only ``data/``; it needs neither the mirror nor the network.
@@ -134,55 +139,96 @@ def to_csv_bytes(df: pd.DataFrame) -> bytes:
     return buf.getvalue().encode("utf-8")
 
 
-def build_entry(entry: dict[str, Any], *, refresh: bool = False,
-                mirror: Path | None = None) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """Read one spec entry's source(s), filter, and return (canonical frame, manifest entry)."""
+def _server_filters(filters: dict[str, Any] | None) -> dict[str, list[str]]:
+    """The exact codes of a spec's filters (sent to Eurostat); prefixes (``BG*``) stay local."""
+    out: dict[str, list[str]] = {}
+    for dim, codes in (filters or {}).items():
+        codes = [str(c) for c in (codes if isinstance(codes, list) else [codes])]
+        if codes and not any(c.endswith("*") for c in codes):
+            out[dim] = codes
+    return out
+
+
+def _fetch_live(entry: dict[str, Any], client=None) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """One entry from the live service: its filters server-side, ``refresh=True`` (the cache must
+    not answer for Eurostat), and what the manifest records about the answer."""
+    from .eurostat import get_eurostat, iso_timestamp  # the live client; imported only when asked for
+
+    kwargs = {"client": client} if client is not None else {}
+    df = get_eurostat(entry["dataset"], _server_filters(entry.get("filters")), refresh=True, **kwargs)
+    attrs = dict(df.attrs)
+    update = iso_timestamp(attrs.get("last_update"))
+    retrieved = attrs.get("retrieved_at") or datetime.now(timezone.utc).replace(microsecond=0).isoformat()
+    live = {
+        "source": [{"path": attrs.get("url") or f"eurostat:{entry['dataset']}", "sha256": attrs.get("sha256")}],
+        "url": attrs.get("url"),
+        "vintage": update or retrieved[:10],
+        "vintage_kind": ("UPDATE_DATA (Eurostat dataflow annotation)" if update
+                         else "retrieved (the dataflow carries no UPDATE_DATA)"),
+        "retrieved": retrieved,
+        "refreshed_live": attrs.get("source") == "live",
+        "format": "sdmx_tsv",
+    }
+    return df, live
+
+
+def _read_sources(entry: dict[str, Any], mirror: Path, reader_name: str, where: str):
+    reader = _readers().get(reader_name)
+    if reader is None:
+        raise SnapshotError(f"{where}unknown reader {reader_name!r}")
+    frames, sources, attrs = [], [], {}
+    for rel in entry["source"]:
+        path = mirror / rel
+        if not path.exists():
+            raise SnapshotError(f"{where}source file {rel} not found under the mirror {mirror}")
+        df = reader(path)
+        attrs = {**dict(df.attrs), **{k: v for k, v in attrs.items() if v is not None}}
+        frames.append(df)
+        sources.append({"path": rel, "sha256": sha256_file(path)})
+    vintages = {f.attrs.get("vintage") for f in frames} - {None}
+    vintage = max(vintages) if vintages else None
+    recorded = {
+        "source": sources, "url": None, "format": attrs.get("format"),
+        "vintage": entry.get("vintage") or vintage or entry.get("recorded"),
+        "vintage_kind": (entry.get("vintage_kind") or "as stated in the spec" if entry.get("vintage")
+                         else "LAST UPDATE" if vintage
+                         else "recorded (upper bound: date the file was recorded)"),
+        "retrieved": entry.get("recorded"), "refreshed_live": False,
+    }
+    return frames, attrs, recorded
+
+
+def build_entry(entry: dict[str, Any], *, refresh: bool = False, mirror: Path | None = None,
+                client=None) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Read one spec entry's source(s), filter, and return (canonical frame, manifest entry).
+
+    With ``refresh`` a Eurostat entry (not a derived extract) is fetched live (see
+    :func:`_fetch_live`); ``client`` is the :class:`clusterstats.eurostat.Client` to use.
+    """
     mirror = Path(mirror) if mirror else mirror_dir()
     reader_name = entry.get("reader", "eurostat")
     where = f"snapshot entry {entry['name']!r}: "
-    frames, sources = [], []
-    attrs: dict[str, Any] = {}
     if refresh and reader_name == "eurostat" and not entry.get("derived_extract"):
-        from .eurostat import get_eurostat  # the live client; imported only when asked for
-
-        df = get_eurostat(entry["dataset"])
-        attrs = dict(df.attrs)
-        frames.append(df)
-        sources.append({"path": attrs.get("url") or f"eurostat:{entry['dataset']}",
-                        "sha256": attrs.get("sha256")})
-        retrieved = attrs.get("retrieved") or datetime.now(timezone.utc).date().isoformat()
+        df, origin = _fetch_live(entry, client)
+        frames, attrs = [df], dict(df.attrs)
     else:
-        reader = _readers().get(reader_name)
-        if reader is None:
-            raise SnapshotError(f"{where}unknown reader {reader_name!r}")
-        for rel in entry["source"]:
-            path = mirror / rel
-            if not path.exists():
-                raise SnapshotError(f"{where}source file {rel} not found under the mirror {mirror}")
-            df = reader(path)
-            attrs = {**dict(df.attrs), **{k: v for k, v in attrs.items() if v is not None}}
-            frames.append(df)
-            sources.append({"path": rel, "sha256": sha256_file(path)})
-        retrieved = entry.get("recorded")
+        frames, attrs, origin = _read_sources(entry, mirror, reader_name, where)
     df = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
     df = apply_filters(df, entry.get("filters"), where=where)
     df = _canonical(df)
     if df.empty:
         raise SnapshotError(f"{where}no rows left after the filters {entry.get('filters')}")
-    vintages = {f.attrs.get("vintage") for f in frames} - {None}
-    vintage = max(vintages) if vintages else None
     manifest = {
         "name": entry["name"],
         "dataset": entry["dataset"],
         "filters": entry.get("filters") or {},
-        "source": sources,
-        "format": attrs.get("format"),
-        "vintage": entry.get("vintage") or vintage or entry.get("recorded"),
-        "vintage_kind": (entry.get("vintage_kind") or "as stated in the spec" if entry.get("vintage")
-                         else "LAST UPDATE" if vintage
-                         else "recorded (upper bound: date the file was recorded)"),
-        "retrieved": retrieved,
-        "refreshed_live": bool(refresh and reader_name == "eurostat" and not entry.get("derived_extract")),
+        "source": origin["source"],
+        **({"url": origin["url"]} if origin["url"] else {}),
+        "format": origin["format"],
+        "vintage": origin["vintage"],
+        "vintage_kind": origin["vintage_kind"],
+        "retrieved": origin["retrieved"],
+        "refreshed_live": origin["refreshed_live"],
         "rows": int(len(df)),
         "columns": {c: _dtype_name(df, c) for c in df.columns},
         "derived": bool(entry.get("formula")),
@@ -204,21 +250,21 @@ def _dtype_name(df: pd.DataFrame, col: str) -> str:
     return "category"
 
 
-def build_snapshot(spec_path: str | Path, *, refresh: bool = False,
-                   mirror: Path | None = None) -> list[tuple[pd.DataFrame, dict[str, Any]]]:
+def build_snapshot(spec_path: str | Path, *, refresh: bool = False, mirror: Path | None = None,
+                   client=None) -> list[tuple[pd.DataFrame, dict[str, Any]]]:
     """Every entry of a spec built in memory (nothing is written)."""
-    return [build_entry(e, refresh=refresh, mirror=mirror) for e in read_spec(spec_path)]
+    return [build_entry(e, refresh=refresh, mirror=mirror, client=client) for e in read_spec(spec_path)]
 
 
 def write_snapshot(spec_path: str | Path, out_dir: str | Path, *, refresh: bool = False,
-                   mirror: Path | None = None) -> dict[str, Any]:
+                   mirror: Path | None = None, client=None) -> dict[str, Any]:
     """Build every entry, then write ``<name>.csv`` files and ``manifest.json`` into ``out_dir``.
 
     All frames are built before anything is written, each file is replaced atomically and the
     manifest is written last, so a failure while building leaves the old snapshot untouched.
     """
     out_dir = Path(out_dir)
-    built = build_snapshot(spec_path, refresh=refresh, mirror=mirror)
+    built = build_snapshot(spec_path, refresh=refresh, mirror=mirror, client=client)
     payloads = []
     for df, entry in built:
         data = to_csv_bytes(df)
@@ -365,9 +411,11 @@ def diff_snapshots(old: str | Path, new: str | Path) -> pd.DataFrame:
 # --------------------------------------------------------------------------------------------
 
 def _cmd_snapshot(args: argparse.Namespace) -> int:
+    from .eurostat import EurostatError
+
     try:
         return _snapshot(args)
-    except (SnapshotError, ValueError, OSError) as exc:
+    except (SnapshotError, EurostatError, ValueError, OSError) as exc:
         # nothing was written for the folder that failed (frames are built before writing)
         print(f"clusterstats data snapshot: {exc}", file=sys.stderr)
         return 1
@@ -424,4 +472,7 @@ def add_cli(subparsers) -> None:
     diff.add_argument("--out", help="write the full table as CSV")
     diff.add_argument("--max-rows", type=int, default=50)
     diff.set_defaults(func=_cmd_diff)
+    from .fetch import add_fetch_cli
+
+    add_fetch_cli(sub)
     data.set_defaults(func=lambda a: (data.print_help(), 2)[1])

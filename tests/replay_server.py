@@ -11,8 +11,15 @@ What is recorded and what is constructed:
   header (dimension ids and order) and the codes present in the file. Tests relying on them are
   marked ``constructed``.
 
-Faults can be queued for data requests (``server.queue_faults(...)``) to exercise retries and
-validation. Every request is logged in ``server.requests`` so tests can count them.
+Faults can be queued for data requests (``server.queue_faults(...)``) and for structure requests
+(``server.queue_structure_faults(...)``) to exercise retries and validation: statuses with any
+headers (429/503 with ``Retry-After``, 3xx with ``Location`` to this or another server), trickled
+bodies, truncation (gzip, or a plain body cut at a line end with or without a matching
+``Content-Length``), a changed structure (a dimension missing, a series row sent twice), a bad
+byte in a header period, a space inside a value. A dataset can be replaced by another vintage
+(``add_dataset`` again, or :meth:`RecordedDataset.from_frame` for a recorded SDMX-CSV file).
+Every request is logged in ``server.requests`` (and its headers in ``server.headers``) so tests
+can count them.
 
 Usage::
 
@@ -59,6 +66,26 @@ class RecordedDataset:
         rows = [(ln.split("\t", 1)[0].split(","), ln) for ln in lines[1:]]
         return cls(code.upper(), [d.lower() for d in dims_part.split(",")], time_label,
                    [p.strip() for p in head[1:]], lines[0], rows, last_update)
+
+    @classmethod
+    def from_frame(cls, code: str, df, last_update: str | None = None) -> "RecordedDataset":
+        """The TSV the live service would send for a tidy frame read from a recorded file (e.g.
+        the SDMX-CSV 2.0 vintage of tgs00042 via ``read_eurostat_file``). Values are written in
+        shortest round-trip form, flags as read (``b``, ``@C``); no value is changed."""
+        import math
+
+        dims = [c for c in df.columns if c not in ("time", "value", "flag")]
+        periods = sorted(df["time"].astype(str).unique())
+        cells: dict[tuple, dict[str, str]] = {}
+        for row in zip(*(df[c].astype(str) for c in dims), df["time"].astype(str), df["value"],
+                       df["flag"].astype(object)):
+            key, period, value, flag = tuple(row[:len(dims)]), row[-3], row[-2], row[-1]
+            text = ":" if value is None or (isinstance(value, float) and math.isnan(value)) else repr(float(value))
+            cells.setdefault(key, {})[period] = f"{text} {flag if isinstance(flag, str) else ''}"
+        header = ",".join(dims) + "\\TIME_PERIOD\t" + "\t".join(f"{p} " for p in periods)
+        rows = [(list(k), ",".join(k) + "\t" + "\t".join(v.get(p, ": ") for p in periods))
+                for k, v in cells.items()]
+        return cls(code.upper(), dims, "TIME_PERIOD", periods, header, rows, last_update)
 
     def codes(self, i: int) -> list[str]:
         return sorted({codes[i] for codes, _ in self.rows})
@@ -151,7 +178,15 @@ class Fault:
     kind: "status" (send ``status`` with ``headers``/``body``), "sleep" (wait ``seconds`` before
     answering normally), "truncate" (half of the gzip), "html" (an HTML page with 200), "empty"
     (200 with no body), "header_only" (the TSV header and no rows), "malformed" (drop the last
-    cell of one row), "async" (queue the extraction; ``polls`` status answers before AVAILABLE).
+    cell of one row), "async" (queue the extraction; ``polls`` status answers before AVAILABLE),
+    "trickle" (the normal body a few bytes every ``seconds``), "plain_cut" (a plain, uncompressed
+    body cut after half of its lines, at a line end, with the full ``Content-Length``),
+    "plain_cut_consistent" (the same cut body with a ``Content-Length`` that matches it),
+    "plain" (the whole body uncompressed), "drop_dimension" (the second dimension removed from
+    header and keys), "duplicate_row" (one series row sent twice), "bad_header_byte" (a byte of
+    the first period in the header replaced by 0xFF), "space_in_value" (a space inside the
+    first numeric cell, as in ``1 234``).
+    For structure faults (``queue_structure_faults``) only "status" and "html" apply.
     """
 
     kind: str
@@ -167,6 +202,8 @@ class ReplayServer:
         self.datasets: dict[str, RecordedDataset] = {}
         self.requests: list[tuple[str, dict[str, list[str]]]] = []
         self.faults: list[Fault] = []
+        self.structure_faults: list[Fault] = []
+        self.headers: list[dict[str, str]] = []
         self.dsd_order: dict[str, list[int]] = {}
         self._async: dict[str, dict] = {}
         self._wire_memo: dict[tuple, bytes] = {}  # big payloads are compressed once (benchmark)
@@ -175,12 +212,19 @@ class ReplayServer:
 
     # -- setup
     def add_dataset(self, code: str, path: Path, last_update: str | None = None) -> RecordedDataset:
-        ds = RecordedDataset.from_file(code, Path(path), last_update)
-        self.datasets[ds.code] = ds
-        return ds
+        return self.add_recorded(RecordedDataset.from_file(code, Path(path), last_update))
 
     def queue_faults(self, *faults: Fault) -> None:
         self.faults.extend(faults)
+
+    def queue_structure_faults(self, *faults: Fault) -> None:
+        self.structure_faults.extend(faults)
+
+    def add_recorded(self, ds: RecordedDataset) -> RecordedDataset:
+        """Serve ``ds`` (e.g. another vintage) from now on; drops answers compressed earlier."""
+        self.datasets[ds.code] = ds
+        self._wire_memo = {k: v for k, v in self._wire_memo.items() if k[0] != ds.code}
+        return ds
 
     @property
     def base_url(self) -> str:
@@ -241,6 +285,7 @@ class ReplayServer:
         path, query = unquote(parts.path), parse_qs(parts.query)
         with self._lock:
             self.requests.append((path, query))
+            self.headers.append(dict(h.headers.items()))
         segs = path.split("/")
         xml = "application/xml"
         if path.startswith(ASYNC_PREFIX + "/"):
@@ -253,6 +298,13 @@ class ReplayServer:
             ds = self.datasets.get(args[1].upper()) if len(args) > 1 else None
             if ds is None:
                 return self._send(h, 404, b"<S:Fault>No such dataflow</S:Fault>", xml)
+            with self._lock:
+                sfault = self.structure_faults.pop(0) if self.structure_faults else None
+            if sfault is not None and sfault.kind == "status":
+                return self._send(h, sfault.status, sfault.body, "text/plain", sfault.headers)
+            if sfault is not None and sfault.kind == "html":
+                return self._send(h, 200, b"<!DOCTYPE html><html><head><title>Eurostat - Service "
+                                  b"unavailable</title></head><body>Maintenance</body></html>", "text/html")
             if kind == "dataflow":
                 return self._send(h, 200, dataflow_xml(ds), xml)
             if kind == "datastructure":
@@ -301,6 +353,8 @@ class ReplayServer:
             bad = list(lines)
             bad[len(bad) // 2] = bad[len(bad) // 2].rsplit("\t", 1)[0]
             return self._send(h, 200, _wire(bad), gz)
+        if fault.kind in _BODY_FAULTS:
+            return _BODY_FAULTS[fault.kind](self, h, lines, fault)
         if fault.kind == "async":
             ticket = f"ticket-{len(self._async) + 1}"
             with self._lock:
@@ -319,3 +373,76 @@ class ReplayServer:
                 status = "PROCESSING" if job["polls_left"] > 0 else "AVAILABLE"
             return self._send(h, 200, async_xml(ticket, status, queued=False), xml)
         return self._send(h, 200, job["body"], "application/octet-stream")
+
+
+# --------------------------------------------------------------------------- more body faults
+def _plain(lines: list[str]) -> bytes:
+    return ("\r\n".join(lines) + "\r\n").encode("utf-8")
+
+
+def _trickle(server: ReplayServer, h, lines, fault: Fault) -> None:
+    body = _wire(lines)
+    try:
+        h.send_response(200)
+        h.send_header("Content-Type", "application/octet-stream")
+        h.send_header("Content-Length", str(len(body)))
+        h.end_headers()
+        step = max(1, len(body) // 200)
+        for i in range(0, len(body), step):
+            h.wfile.write(body[i:i + step])
+            h.wfile.flush()
+            time.sleep(fault.seconds)
+    except (BrokenPipeError, ConnectionResetError):
+        pass
+
+
+def _plain_cut(server: ReplayServer, h, lines, fault: Fault) -> None:
+    full = _plain(lines)
+    cut = _plain(lines[: max(2, len(lines) // 2)])
+    length = len(cut) if fault.kind == "plain_cut_consistent" else len(full)
+    try:
+        h.send_response(200)
+        h.send_header("Content-Type", "text/tab-separated-values")
+        h.send_header("Content-Length", str(length))
+        h.send_header("Connection", "close")
+        h.end_headers()
+        h.wfile.write(cut)
+        h.wfile.flush()
+    except (BrokenPipeError, ConnectionResetError):
+        pass
+    h.close_connection = True
+
+
+def _changed(server: ReplayServer, h, lines, fault: Fault) -> None:
+    out = list(lines)
+    if fault.kind == "drop_dimension":
+        def drop(line: str) -> str:
+            key, rest = line.split("\t", 1)
+            head, sep, tail = key.partition("\\")
+            codes = head.split(",")
+            return ",".join(codes[:1] + codes[2:]) + sep + tail + "\t" + rest
+        out = [drop(ln) for ln in out]
+    elif fault.kind == "duplicate_row":
+        out.insert(2, out[1])
+    elif fault.kind == "space_in_value":
+        for i in range(1, len(out)):
+            fields = out[i].split("\t")
+            j = next((j for j in range(1, len(fields)) if fields[j][:1].isdigit() and len(fields[j].split(" ")[0]) > 1), None)
+            if j is not None:
+                fields[j] = fields[j][0] + " " + fields[j][1:]
+                out[i] = "\t".join(fields)
+                break
+    body = _wire(out)
+    if fault.kind == "bad_header_byte":
+        text = _plain(out)
+        first_period = text.index(b"\t") + 4  # the 4th digit of the first period label
+        text = text[:first_period] + b"\xff" + text[first_period + 1:]
+        body = gzip.compress(text, mtime=0)
+    if fault.kind == "plain":
+        body = _plain(out)
+    server._send(h, 200, body, "application/octet-stream")
+
+
+_BODY_FAULTS = {"trickle": _trickle, "plain_cut": _plain_cut, "plain_cut_consistent": _plain_cut,
+                "drop_dimension": _changed, "duplicate_row": _changed, "space_in_value": _changed,
+                "bad_header_byte": _changed, "plain": _changed}

@@ -164,3 +164,46 @@ def test_irregular_spacing_inside_cells_is_still_read():
 @pytest.mark.parametrize("path", [TGS, LFS], ids=lambda p: p.name)
 def test_a_path_is_read_as_a_stream_with_the_same_result(path):
     pd.testing.assert_frame_equal(parse_tsv(path), parse_tsv(path.read_bytes()))
+
+
+# --------------------------------------------------------------------------- issue 13 (format checks)
+def _tgs_lines(n: int = 4) -> list[str]:
+    return TGS.read_text().split("\n")[:n]
+
+
+@needs_mirror
+@pytest.mark.parametrize("spaced", ["split digits", "split digits + flag"])
+def test_space_inside_a_value_is_not_read_as_a_flag(spaced):
+    lines = _tgs_lines()
+    fields = lines[2].split("\t")
+    value = fields[1].split(" ")[0]                      # e.g. "1.6"
+    fields[1] = value[0] + " " + value[1:] + (" b" if spaced.endswith("flag") else " ")
+    lines[2] = "\t".join(fields)
+    with pytest.raises(TSVFormatError, match=r"row 3, period '2013'.*is not a Eurostat flag"):
+        parse_tsv("\n".join(lines) + "\n")
+
+
+@needs_mirror
+def test_repeated_series_and_bad_header_period_are_refused():
+    lines = _tgs_lines()
+    with pytest.raises(TSVFormatError, match=r"series key 'A,TOTAL,PC_GDP,AT11'.*more than one row"):
+        parse_tsv("\n".join(lines + [lines[1]]) + "\n")
+    bad = lines[0].replace("2015 ", "2015\ufffd", 1)
+    with pytest.raises(TSVFormatError, match=r"header column '2015\ufffd' is not a period"):
+        parse_tsv("\n".join([bad] + lines[1:]) + "\n")
+    raw = ("\n".join(lines) + "\n").encode().replace(b"2015 ", b"2015\xff", 1)
+    with pytest.raises(TSVFormatError, match=r"header is not UTF-8"):
+        parse_tsv(raw)
+
+
+def test_period_grammar_and_overlap():
+    from clusterstats.sdmx_tsv import in_period, period_freq, period_range
+
+    assert [period_freq(p) for p in ("2020", "2020-S2", "2020-Q3", "2020-07", "2020M07", "2020-W53",
+                                     "2020-07-31", "2020M07D31")] == ["A", "S", "Q", "M", "M", "W", "D", "D"]
+    assert period_range("2021-W53") is None and period_range("2020-13") is None
+    assert period_range("2020\ufffd") is None
+    weeks = [f"2020-W{w:02d}" for w in range(1, 54)]
+    assert [w for w in weeks if in_period(w, "2020-12", None)] == [f"2020-W{w}" for w in range(49, 54)]
+    assert [m for m in (f"2020M{i:02d}" for i in range(1, 13)) if in_period(m, "2020-11", None)] == ["2020M11", "2020M12"]
+    assert in_period("2016-Q4", None, "2016") and not in_period("2017-Q1", None, "2016")

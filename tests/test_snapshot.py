@@ -196,17 +196,114 @@ def test_refresh_goes_through_get_eurostat(tmp_path, monkeypatch):
 
     calls = []
 
-    def fake_get_eurostat(code, **kwargs):
-        calls.append(code)
+    def fake_get_eurostat(code, filters=None, **kwargs):
+        calls.append((code, filters, kwargs.get("refresh")))
         df = read_eurostat_file(mirror_dir() / "eurostat/lfst_r_lfe2en2/lfst_r_lfe2en2.tsv.gz")
-        df.attrs.update(url="http://127.0.0.1/lfst_r_lfe2en2", retrieved="2026-11-25", sha256="0" * 64)
+        df.attrs.update(url="http://127.0.0.1/lfst_r_lfe2en2", retrieved_at="2026-11-25T10:00:00+00:00",
+                        sha256="0" * 64, source="live", last_update=None)
         return df
 
+    from clusterstats.eurostat import iso_timestamp
     monkeypatch.setitem(sys.modules, "clusterstats.eurostat",
-                        types.SimpleNamespace(get_eurostat=fake_get_eurostat))
+                        types.SimpleNamespace(get_eurostat=fake_get_eurostat, iso_timestamp=iso_timestamp))
     spec = {"entries": [SMALL_SPEC["entries"][2], {**SMALL_SPEC["entries"][0]}]}
     manifest = snap.write_snapshot(_spec(tmp_path, spec), tmp_path / "o", refresh=True)
-    assert calls == ["lfst_r_lfe2en2", "bd_enace2_r3"]
+    # exact codes go to the server, prefixes (BG*) stay local; the cache may not answer (refresh)
+    assert calls == [("lfst_r_lfe2en2", {"age": ["Y15-64"]}, True), ("bd_enace2_r3", {}, True)]
     e = manifest["entries"]["lfst_bg"]
-    assert e["refreshed_live"] is True and e["retrieved"] == "2026-11-25"
+    assert e["refreshed_live"] is True and e["retrieved"] == "2026-11-25T10:00:00+00:00"
+    assert e["vintage"] == "2026-11-25" and e["vintage_kind"].startswith("retrieved")
     assert e["source"] == [{"path": "http://127.0.0.1/lfst_r_lfe2en2", "sha256": "0" * 64}]
+
+
+
+# --------------------------------------------------------------------------- live refresh (issue 13, case 1)
+TGS_DIR = mirror_dir() / "eurostat" / "tgs00042"
+TGS_OLD = TGS_DIR / "eurostat_tgs00042_gerd_rd_expenditure.csv"   # recorded 2026-02-08
+TGS_NEW = TGS_DIR / "estat_tgs00042.tsv"                            # recorded 2026-05-12
+
+
+@pytest.fixture
+def replay(tmp_path, monkeypatch):
+    import sys as _sys
+
+    _sys.path.insert(0, str(Path(__file__).parent))
+    from replay_server import RecordedDataset, ReplayServer
+
+    import clusterstats.eurostat as es
+
+    server = ReplayServer().start()
+    monkeypatch.setattr(es, "_sleep", lambda s: None)
+    client = es.Client(base_url=server.base_url, cache=tmp_path / "cache",
+                       settings=es.Settings(timeout=5, retries=1, backoff=0.01, progress=False))
+    server.recorded, server.client = RecordedDataset, client
+    yield server
+    server.stop()
+
+
+@needs_mirror
+@pytest.mark.constructed
+def test_case01_refresh_after_an_upstream_revision_writes_the_revised_values(tmp_path, replay):
+    """The two recorded vintages of tgs00042 are served one after the other. The dataflow's
+    UPDATE_DATA annotation is constructed (no dataflow message was recorded): it carries each
+    file's recording date, as the upper bound PROVENANCE.md gives."""
+    from clusterstats import read_eurostat_file
+
+    spec = _spec(tmp_path, {"entries": [{"name": "tgs00042", "dataset": "tgs00042",
+                                         "filters": {"unit": ["PC_GDP"]},
+                                         "source": ["eurostat/tgs00042/estat_tgs00042.tsv"],
+                                         "recorded": "2026-05-12"}]})
+    old_frame = read_eurostat_file(TGS_OLD)
+    replay.add_recorded(replay.recorded.from_frame("tgs00042", old_frame, "2026-02-08T00:00:00+0100"))
+    first = snap.write_snapshot(spec, tmp_path / "v1", refresh=True, client=replay.client)
+    n_first = len(replay.data_requests())
+    replay.add_dataset("tgs00042", TGS_NEW, last_update="2026-05-12T00:00:00+0200")
+    second = snap.write_snapshot(spec, tmp_path / "v2", refresh=True, client=replay.client)
+    # a refresh makes the request even though the same query is cached
+    assert n_first == 1 and len(replay.data_requests()) == 2
+    path, _ = replay.data_requests()[-1]
+    assert path.endswith("/data/TGS00042/..PC_GDP.")  # the snapshot's filter, server-side
+    e1, e2 = first["entries"]["tgs00042"], second["entries"]["tgs00042"]
+    assert e1["vintage"] == "2026-02-08T00:00:00+01:00" and e2["vintage"] == "2026-05-12T00:00:00+02:00"
+    assert e2["vintage_kind"].startswith("UPDATE_DATA") and e2["refreshed_live"] is True
+    assert e2["url"].startswith(replay.base_url) and e2["retrieved"].endswith("+00:00")
+    # the revised values are written: the diff finds exactly the revisions of the two files
+    new_frame = read_eurostat_file(TGS_NEW)
+    keys = ["freq", "sectperf", "unit", "geo", "time"]
+    both = old_frame.astype({k: str for k in keys}).merge(new_frame.astype({k: str for k in keys}), on=keys)
+    revised = both[both["value_x"].notna() & both["value_y"].notna() & (both["value_x"] != both["value_y"])]
+    table = snap.diff_snapshots(tmp_path / "v1", tmp_path / "v2")
+    got = table[table["change"].isin(["revised", "revised+flag"])]
+    assert len(got) == len(revised) == 249
+    bg41 = got[got["key"].str.endswith("BG41") & (got["time"] == "2023")].iloc[0]
+    ref = revised[(revised["geo"] == "BG41") & (revised["time"] == "2023")].iloc[0]
+    assert (bg41["old_value"], bg41["new_value"]) == (ref["value_x"], ref["value_y"])
+    again = snap.load_snapshot("tgs00042", folder=tmp_path / "v2")
+    assert again[(again.geo == "BG41") & (again.time == "2023")]["value"].item() == ref["value_y"]
+
+
+@needs_mirror
+@pytest.mark.constructed
+def test_data_fetch_writes_a_tidy_csv_and_its_provenance(tmp_path, replay, monkeypatch, capsys):
+    replay.add_dataset("tgs00042", TGS_NEW, last_update="2026-05-12T00:00:00+0200")
+    monkeypatch.setenv("CLUSTERSTATS_EUROSTAT_URL", replay.base_url)
+    monkeypatch.setenv("CLUSTERSTATS_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv("CLUSTERSTATS_MIRROR", raising=False)
+    monkeypatch.delenv("CLUSTERSTATS_OFFLINE", raising=False)
+    out = tmp_path / "gerd.csv"
+    assert main(["data", "fetch", "tgs00042", "geo=BG41,BG31", "unit=PC_GDP", "--start", "2015",
+                 "--end", "2017", "-o", str(out)]) == 0
+    df = pd.read_csv(out)
+    assert list(df.columns) == ["freq", "sectperf", "unit", "geo", "time", "value", "flag"]
+    assert sorted(set(df["geo"])) == ["BG31", "BG41"] and sorted(set(df["time"])) == [2015, 2016, 2017]
+    prov = json.loads((tmp_path / "gerd.csv.provenance.json").read_text())
+    assert prov["sha256"] == sha256_file(out) and prov["rows"] == len(df) == 6
+    assert prov["vintage"] == "2026-05-12" and prov["url"].startswith(replay.base_url)
+    assert len(replay.data_requests()) == 1
+    before = out.read_bytes()
+    # bad input: a clear one-line error, exit 2, nothing overwritten
+    assert main(["data", "fetch", "tgs00042", "geo", "-o", str(out)]) == 2
+    assert main(["data", "fetch", "tgs00042", "geo=XX99", "-o", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 2 and "dim=code" in err[0] and "XX99" in err[1]
+    assert out.read_bytes() == before and not list(tmp_path.glob(".gerd.csv*"))
