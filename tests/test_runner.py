@@ -95,7 +95,10 @@ def test_batch_cli_rejects_bad_parameters_before_running(tmp_path, capsys):
 
 
 def test_run_name_is_readable_and_unique():
-    assert run_name("h4", {"country": "BG", "alpha": 0.05}) == "h4__country-BG__alpha-0.05"
+    # the runner names runs with clusterstats.context.run_name: keys sorted, defaults left out
+    assert run_name("h4", {"country": "BG", "alpha": 0.05}) == "h4__alpha-0.05__country-BG"
+    assert run_name("h4", {"country": "BG", "unit": "PC_GDP"}, {"country": "BG", "unit": "MIO_EUR"}) \
+        == "h4__unit-PC_GDP"
     a, b = run_name("h4", {"c": "a/b"}), run_name("h4", {"c": "a b"})
     assert a != b and "/" not in a
 
