@@ -22,6 +22,7 @@ import sys
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+from .commands import add_common_options, guarded
 from .locks import writer_lock
 from .manifest import display_path as _display_path
 from .manifest import now_iso
@@ -47,13 +48,18 @@ def plan_batch(notebook: str | Path, *, cli_params: Sequence[Sequence[str]] = ()
         raise ParameterError(f"{notebook}: notebook not found")
     declared = read_parameters(notebook)
     axes_cli: dict[str, list[Any]] = {}
+    problems: list[str] = []
     for group in cli_params:
         name, *values = group
         if not values:
             raise ParameterError(f"-p {name}: give at least one value")
         if name in axes_cli:
             raise ParameterError(f"-p {name} given twice; list all values after one -p")
-        axes_cli[name] = _cli_values(name, values, declared, notebook)
+        axes_cli[name], bad = _cli_values(name, values, declared)
+        problems += bad
+    if problems:
+        raise ParameterError(f"{notebook}: " + "; ".join(problems) +
+                             "\nvalid parameters (name: type = default):\n" + describe_parameters(declared))
     file_axes, file_sets = ({}, None) if grid_file is None else load_grid_file(grid_file)
     clash = set(file_axes) & set(axes_cli)
     if clash:
@@ -79,18 +85,16 @@ def _validate_all(sets, declared, where: str) -> list[dict[str, Any]]:
     return good
 
 
-def _cli_values(name: str, values: Sequence[str], declared, notebook: Path) -> list[Any]:
+def _cli_values(name: str, values: Sequence[str], declared) -> tuple[list[Any], list[str]]:
+    """The ``-p NAME VALUE...`` values coerced, and the problems of the bad ones."""
     out, bad = [], []
     for v in values:
         try:
-            out.append(validate_parameters({name: v}, declared, from_text=True, where="",
+            out.append(validate_parameters({name: v}, declared, from_text=True, where="-p",
                                            list_valid=False)[name])
         except ParameterError as exc:
-            bad.append(str(exc).lstrip(": "))
-    if bad:
-        raise ParameterError(f"{notebook}: -p {name}: " + "; ".join(bad) +
-                             "\nvalid parameters (name: type = default):\n" + describe_parameters(declared))
-    return out
+            bad.append(str(exc))
+    return out, bad
 
 
 def _own_folders(notebook: Path, parameter_sets: Sequence[Mapping[str, Any]], output_dir: Path):
@@ -225,8 +229,6 @@ data installed.
 
 
 def _cmd_batch(args: argparse.Namespace) -> int:
-    from .runner import guarded
-
     if args.jobs < 1:
         print("error: --jobs must be >= 1", file=sys.stderr)
         return 2
@@ -244,8 +246,6 @@ def _cmd_batch(args: argparse.Namespace) -> int:
 
 
 def add_batch_parser(subparsers: Any) -> None:
-    from .runner import add_common_options
-
     p = subparsers.add_parser(
         "batch", help="run one notebook over a grid of parameter sets (parallel, resumable)",
         description="Run NOTEBOOK once per parameter set with papermill, in parallel, and summarise.",

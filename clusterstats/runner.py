@@ -12,53 +12,31 @@ The work is split by concern; this module is the command line and re-exports the
 :mod:`clusterstats.batch`                    ``clusterstats batch`` (a grid over one notebook)
 ==========================================  ===================================================
 
-Imports go one way only (runner -> batch/pipeline -> schedule -> execute -> kernels/manifest).
+Imports go one way only: runner -> batch -> pipeline -> schedule -> execute -> kernels, with
+:mod:`clusterstats.commands` (CLI helpers) and :mod:`clusterstats.manifest` below them.
 """
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
+from .batch import add_batch_parser
+from .commands import USAGE_ERRORS, add_common_options, guarded
 from .context import run_name
 from .execute import RunError, RunOutcome, RunSpec, execute_run, find_error
-from .kernels import KernelNotFound, KernelStartError, start_kernel
-from .locks import Busy
-from .notebook_params import ParameterError
-from .pipeline import (DEFAULT_OUTPUT, DEFAULT_PIPELINE, Pipeline, PipelineEntry, PipelineError,
-                       PostStepError, load_pipeline, pipeline_specs, run_pipeline, run_post_step)
-from .schedule import (BadRunName, BatchInterrupted, RunRecord, SchedulerError, execute_specs,
-                       make_spec, overall_status, summary_frame, write_batch_manifest)
+from .kernels import start_kernel
+from .pipeline import (DEFAULT_OUTPUT, DEFAULT_PIPELINE, Pipeline, PipelineEntry, load_pipeline,
+                       pipeline_specs, run_pipeline, run_post_step)
+from .schedule import (BatchInterrupted, RunRecord, execute_specs, make_spec, overall_status,
+                       summary_frame, write_batch_manifest)
 
 __all__ = ["RunSpec", "RunOutcome", "execute_run", "start_kernel", "find_error", "execute_specs",
            "run_name", "load_pipeline", "run_pipeline", "add_cli", "DEFAULT_PIPELINE",
            "DEFAULT_OUTPUT", "RunError", "RunRecord", "BatchInterrupted", "make_spec",
            "Pipeline", "PipelineEntry", "pipeline_specs", "run_post_step", "summary_frame",
            "overall_status", "write_batch_manifest", "guarded", "USAGE_ERRORS"]
-
-#: errors that are the user's input or environment: one line on stderr, exit code 2
-USAGE_ERRORS = (ParameterError, PipelineError, BadRunName, KernelNotFound, Busy, SchedulerError,
-                PostStepError, KernelStartError, ValueError)
-
-
-def guarded(command: Callable[[], int]) -> int:
-    """Run a CLI command: a usage error prints ``error: <reason>`` and returns 2; Ctrl-C and
-    SIGTERM return 130/143 after the command wrote its summary."""
-    try:
-        return command()
-    except BatchInterrupted as exc:
-        print("interrupted" + (" (SIGTERM)" if exc.signum == signal.SIGTERM else ""), file=sys.stderr)
-        return 128 + int(exc.signum)
-    except KeyboardInterrupt as exc:
-        signum = int(getattr(exc, "signum", signal.SIGINT))
-        print("interrupted", file=sys.stderr)
-        return 128 + signum
-    except USAGE_ERRORS as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-
 
 RUN_EPILOG = """\
 examples:
@@ -88,23 +66,6 @@ def _cmd_run(args: argparse.Namespace) -> int:
         preload=not args.no_preload)[0])
 
 
-def add_common_options(p: argparse.ArgumentParser) -> None:
-    """Options shared by ``run`` and ``batch``."""
-    p.add_argument("--force", action="store_true", help="run again even if up to date")
-    p.add_argument("--kernel", "-k", default=None,
-                   help="kernel name (default: the notebook's 'clusterstats' kernel if installed, "
-                        "else this Python's own, registered on first use)")
-    p.add_argument("--timeout", type=float, default=None, help="per-cell time limit in seconds")
-    p.add_argument("--jobs", "-j", type=int, default=1, help="runs at the same time (default 1)")
-    p.add_argument("--wait", action="store_true",
-                   help="if another clusterstats process writes to the same folder, wait for it "
-                        "(default: refuse with exit code 2)")
-    p.add_argument("--no-preload", action="store_true",
-                   help="start every kernel from scratch instead of forking it from a process "
-                        "with pandas, scipy, statsmodels, matplotlib and clusterstats imported")
-    p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
-
-
 def add_cli(subparsers: Any) -> None:
     p = subparsers.add_parser(
         "run", help="run all notebooks of the pipeline (skips up-to-date ones)",
@@ -120,7 +81,4 @@ def add_cli(subparsers: Any) -> None:
     p.add_argument("--no-post-steps", action="store_true", help="skip the pipeline's post steps")
     add_common_options(p)
     p.set_defaults(func=_cmd_run)
-
-    from .batch import add_batch_parser
-
     add_batch_parser(subparsers)
