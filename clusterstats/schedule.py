@@ -25,7 +25,7 @@ from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 from ._paths import repo_root
 from .context import run_name
 from .execute import RunOutcome, RunSpec, execute_run
-from .kernels import clean_stale_runtime_folders, kill_kernel, resolve_kernel
+from .kernels import clean_stale_runtime_folders, kill_kernel, resolve_kernel, zygote_for
 from .manifest import (MANIFEST_SUFFIX, data_snapshot, display_path, environment, now_iso,
                        read_manifest, resolve_recorded, run_manifest, staleness, write_manifest)
 from .notebook_params import read_parameters
@@ -312,6 +312,8 @@ def execute_specs(specs: Sequence[RunSpec], output_dir: str | Path, *, jobs: int
     output_dir.mkdir(parents=True, exist_ok=True)
     clean_stale_runtime_folders()
     _resolve_kernels(specs)
+    if not scheduler and any(s.preload for s in specs):
+        zygote_for(specs[0].kernel)  # starts importing now, while the runs are planned
     env, snapshot = environment(), data_snapshot()
     records, pending = _plan(specs, output_dir, force, env, snapshot, progress)
     scan = list(scan_folders or []) if jobs == 1 and not scheduler else []

@@ -270,13 +270,13 @@ def test_plain_papermill_still_runs_a_notebook(tmp_path):
 # --------------------------------------------------------------------------------------------
 ROOT = Path(__file__).resolve().parents[1]
 CTX_CELLS = [
-    ("parameters", 'which = "districts"   # choices: districts, nuts2\n'
+    ("parameters", 'which = "calls.yaml"   # choices: calls.yaml, calls.README.md\n'
                    "figures_dir = None\nresults_dir = None\n"),
     (None, "import pandas as pd\nfrom clusterstats.context import RunContext\n"
            "from clusterstats._paths import data_dir\n"
-           "ctx = RunContext.create('ctx_fixture.ipynb', {'which': which}, {'which': 'districts'},\n"
+           "ctx = RunContext.create('ctx_fixture.ipynb', {'which': which}, {'which': 'calls.yaml'},\n"
            "                        figures_dir=figures_dir, results_dir=results_dir)\n"
-           "table = pd.read_csv(data_dir() / 'geography' / f'{which}.csv')\n"
+           "table = (data_dir() / which).read_text().splitlines()\n"
            "rows = pd.DataFrame({'hypothesis': ['HX'], 'test': ['rows'], 'n': [len(table)],\n"
            "                     'run_id': [ctx.name]})\n"
            "ctx.write_rows(rows)\nctx.finish(rows)"),
@@ -331,8 +331,8 @@ def test_pipeline_every_file_has_exactly_one_run_and_skips_honestly(private_repo
     assert written and sorted(written) == sorted(owners)          # every file is some run's ...
     assert all(len(runs) == 1 for runs in owners.values()), owners  # ... and only one run's
     assert any(p.startswith("figures/h8_cluster_size__high-25/") for p in owners)
-    assert mans["ctx_fixture"]["data_inputs"] == {
-        "data/geography/districts.csv": mans["ctx_fixture"]["data_inputs"]["data/geography/districts.csv"]}
+    assert list(mans["ctx_fixture"]["data_inputs"]) == ["data/calls.yaml"]  # what it read, only
+    assert "data/calls.yaml" not in mans["h8_cluster_size"]["data_inputs"]
     table = pd.read_csv(base / "results" / "hypotheses.csv", dtype=str)
     assert set(table["run_id"]) >= {"ctx_fixture"}
     # nothing changed: everything is skipped
@@ -359,11 +359,11 @@ def test_pipeline_every_file_has_exactly_one_run_and_skips_honestly(private_repo
     assert pd.read_csv(base / "results" / "hypotheses.csv", dtype=str).equals(table)
 
     # (6) a changed data file reruns only the runs that read it, naming the file
-    with open(base / "data" / "geography" / "districts.csv", "a") as fh:
+    with open(base / "data" / "calls.yaml", "a") as fh:
         fh.write("\n")
     code, changed = _run(base)
     assert code == 0
-    assert changed["ctx_fixture"]["reason"] == "input changed: data/geography/districts.csv"
+    assert changed["ctx_fixture"]["reason"] == "input changed: data/calls.yaml"
     assert changed["h8_cluster_size"]["finished"] == after["h8_cluster_size"]["finished"]
 
 
@@ -412,3 +412,49 @@ def test_sigterm_is_handled_like_ctrl_c(tmp_path, frozen_data):
     assert (out / "summary.csv").is_file()
     left = {p.name for p in Path(tempfile.gettempdir()).glob("clusterstats-kernel-*")} - before
     assert not left
+
+
+# --------------------------------------------------------------------------------------------
+# issue 15 item 1: kernel resolution, `make install` and a plain `pip install -e .`
+# --------------------------------------------------------------------------------------------
+def test_make_install_path_uses_the_clusterstats_kernel():
+    from clusterstats.kernels import _runs_this_interpreter, _specs, resolve_kernel
+
+    assert resolve_kernel(None, "clusterstats", register=False) == "clusterstats"
+    assert _runs_this_interpreter(_specs()["clusterstats"])
+
+
+def test_plain_pip_install_in_a_fresh_venv_runs_the_readme_batch(tmp_path):
+    """A fresh venv with no Jupyter kernel registered: `pip install -e .` then the README's batch
+    example on h8 with two values. Offline: the venv sees the project's installed dependencies
+    through a .pth file and the package is installed with --no-deps --no-build-isolation."""
+    import site
+    import sysconfig
+
+    venv = tmp_path / "venv"
+    base_python = Path(getattr(sys, "_base_executable", sys.executable))
+    subprocess.run([str(base_python), "-m", "venv", "--without-pip", str(venv)], check=True)
+    new_python = venv / "bin" / "python"
+    purelib = subprocess.run([str(new_python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                             capture_output=True, text=True, check=True).stdout.strip()
+    deps = [p for p in site.getsitepackages() if "site-packages" in p] or [sysconfig.get_paths()["purelib"]]
+    (Path(purelib) / "project_deps.pth").write_text("\n".join(deps) + "\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("JUPYTER", "CLUSTERSTATS", "VIRTUAL_ENV"))}
+    env.update(HOME=str(tmp_path / "home"), PIP_NO_INDEX="1", PIP_DISABLE_PIP_VERSION_CHECK="1")
+    install = subprocess.run([sys.executable, "-m", "pip", "--python", str(new_python), "install", "--quiet",
+                              "--no-deps", "--no-build-isolation", "-e", str(ROOT)],
+                             capture_output=True, text=True, env=env, timeout=600)
+    assert install.returncode == 0, install.stderr[-2000:]
+    kernels = subprocess.run([str(new_python), "-m", "jupyter", "kernelspec", "list", "--json"],
+                             capture_output=True, text=True, env=env, check=True)
+    assert "clusterstats" not in json.loads(kernels.stdout)["kernelspecs"]
+    out = tmp_path / "batch"
+    run = subprocess.run([str(venv / "bin" / "clusterstats"), "batch", str(ROOT / "notebooks" / "h8_cluster_size.ipynb"),
+                          "-p", "high", "25", "30", "--output", str(out), "--quiet"],
+                         capture_output=True, text=True, env=env, cwd=tmp_path, timeout=900)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "registered Jupyter kernel 'clusterstats'" in run.stderr
+    summary = pd.read_csv(out / "summary.csv")
+    assert summary["status"].tolist() == ["ok", "ok"]
+    assert summary["run"].tolist() == ["h8_cluster_size__high-25", "h8_cluster_size"]
+    assert (out / "figures" / "h8_cluster_size__high-25").is_dir()
