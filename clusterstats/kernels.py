@@ -18,6 +18,11 @@
   process is forked by the zygote instead of ``Popen``). The zygote is used only when the
   kernel's spec runs this same interpreter with ``ipykernel``; otherwise kernels start as usual.
   ``CLUSTERSTATS_PRELOAD=0`` (or ``--no-preload``) turns it off.
+
+  Forking after importing is what ``multiprocessing``'s default start method does with the same
+  libraries: the zygote runs no thread of its own (OpenBLAS' and Arrow's worker threads are shut
+  down and re-created across ``fork`` by their at-fork handlers), and the forked kernel reseeds
+  ``random`` and numpy's global generator so runs do not share a random stream.
 """
 from __future__ import annotations
 
@@ -49,7 +54,9 @@ FIX_KERNEL_COMMAND = (f"{Path(sys.executable).name} -m ipykernel install --sys-p
 RUNTIME_PREFIX = "clusterstats-kernel-"
 
 #: modules the zygote imports once; a missing one is skipped
-PRELOAD_MODULES = ("ipykernel.kernelapp", "ipykernel.ipkernel", "IPython", "numpy", "pandas",
+PRELOAD_MODULES = ("ipykernel.kernelapp", "ipykernel.ipkernel", "ipykernel.zmqshell",
+                   "ipykernel.debugger", "matplotlib_inline.backend_inline", "comm", "IPython",
+                   "numpy", "pandas",
                    "scipy.stats", "scipy.optimize", "statsmodels.api", "matplotlib",
                    "matplotlib.pyplot", "seaborn", "clusterstats", "clusterstats.hypothesis",
                    "clusterstats.analysis", "clusterstats.figures", "clusterstats.results",
