@@ -29,7 +29,8 @@ from .manifest import now_iso
 from .notebook_params import (ParameterError, describe_parameters, expand_grid, load_grid_file,
                               read_parameters, validate_parameters)
 from .provenance import atomic_write_text, sha256_file
-from .schedule import (BatchInterrupted, RunRecord, execute_specs, make_spec, notebook_defaults,
+from .schedule import (BatchInterrupted, RunRecord, check_specs, execute_specs, make_spec,
+                       notebook_defaults,
                        overall_status, summary_frame, terminate_as_interrupt, write_batch_manifest)
 
 __all__ = ["plan_batch", "run_batch", "add_batch_parser"]
@@ -120,21 +121,21 @@ def run_batch(notebook: str | Path, parameter_sets: Sequence[Mapping[str, Any]],
     :class:`~clusterstats.schedule.BatchInterrupted` is re-raised.
     """
     notebook, output_dir = Path(notebook), Path(output_dir)
-    with writer_lock(output_dir, wait=wait, command=f"clusterstats batch {notebook.name}"), \
-            terminate_as_interrupt():
-        return _run_batch_locked(notebook, parameter_sets, output_dir, jobs=jobs, scheduler=scheduler,
-                                 force=force, kernel=kernel, timeout=timeout, progress=progress,
-                                 start_attempts=start_attempts, print_summary=print_summary,
-                                 preload=preload, own_folders=own_folders)
-
-
-def _run_batch_locked(notebook, parameter_sets, output_dir, *, jobs, scheduler, force, kernel,
-                      timeout, progress, start_attempts, print_summary, preload, own_folders):
     defaults = notebook_defaults(notebook)
     run_sets, own = _own_folders(notebook, parameter_sets, output_dir) if own_folders else \
         ([dict(p) for p in parameter_sets], {})
     specs = [make_spec(notebook, p, kernel=kernel, timeout=timeout, start_attempts=start_attempts,
                        preload=preload, defaults=defaults) for p in run_sets]
+    check_specs(specs, output_dir)  # before the folder is created or locked
+    with writer_lock(output_dir, wait=wait, command=f"clusterstats batch {notebook.name}"), \
+            terminate_as_interrupt():
+        return _run_batch_locked(notebook, parameter_sets, output_dir, specs, own, jobs=jobs,
+                                 scheduler=scheduler, force=force, progress=progress,
+                                 print_summary=print_summary)
+
+
+def _run_batch_locked(notebook, parameter_sets, output_dir, specs, own, *, jobs, scheduler, force,
+                      progress, print_summary):
     # the summary shows the parameters the user chose, not the folders the batch filled in
     shown = {s.name: {k: v for k, v in s.parameters.items() if own.get(k) != v} for s in specs}
     started = now_iso()

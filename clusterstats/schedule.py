@@ -32,7 +32,7 @@ from .notebook_params import read_parameters
 from .provenance import atomic_write_text, sha256_bytes, sha256_file
 
 __all__ = ["RunRecord", "BatchInterrupted", "SchedulerError", "BadRunName", "make_spec",
-           "check_run_name", "execute_specs", "summary_frame", "overall_status",
+           "check_run_name", "check_specs", "execute_specs", "summary_frame", "overall_status",
            "write_batch_manifest", "terminate_as_interrupt", "notebook_defaults"]
 
 log = logging.getLogger(__name__)
@@ -116,7 +116,8 @@ def make_spec(notebook: str | Path, parameters: Mapping[str, Any], *, name: str 
                    start_attempts=start_attempts, preload=preload)
 
 
-def _check_specs(specs: Sequence[RunSpec], output_dir: Path) -> None:
+def check_specs(specs: Sequence[RunSpec], output_dir: Path) -> None:
+    """Refuse, before anything runs, names that clash or would overwrite a source notebook."""
     names = [check_run_name(s.name) for s in specs]
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
@@ -308,7 +309,7 @@ def execute_specs(specs: Sequence[RunSpec], output_dir: str | Path, *, jobs: int
     from tqdm.auto import tqdm
 
     output_dir = Path(output_dir)
-    _check_specs(specs, output_dir)
+    check_specs(specs, output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     clean_stale_runtime_folders()
     _resolve_kernels(specs)

@@ -443,3 +443,11 @@ def test_no_import_cycle_between_runner_modules():
         imported = {n.module for n in _ast.walk(tree) if isinstance(n, _ast.ImportFrom) and n.level == 1}
         higher = set(order[low + 1:])
         assert not imported & higher, (name, imported & higher)
+
+
+def test_batch_sets_with_one_name_are_refused_before_the_folder_exists(tmp_path, capsys):
+    grid = tmp_path / "sets.yaml"
+    grid.write_text("- {}\n- {country: BG}\n")           # BG is the default: both are `param_fixture`
+    out = tmp_path / "never"
+    assert cli.main(["batch", str(FIXTURE), "--grid", str(grid), "--output", str(out)]) == 2
+    assert "same name" in capsys.readouterr().err and not out.exists()
