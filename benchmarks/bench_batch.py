@@ -136,7 +136,7 @@ def main() -> int:
             }
             for i, (name, fn) in enumerate(configs.items()):
                 out = tmp / f"{key}-{i}"
-                measure(f"{key} | {name}", lambda: fn(out), log)
+                measure(f"{key}: {name}", lambda: fn(out), log)
         if args.full:
             measure("full run --force --jobs 1", lambda: run_full(tmp / "full1", 1), log)
             measure("full run --force --jobs 2", lambda: run_full(tmp / "full2", 2), log)
@@ -160,9 +160,9 @@ def report(log: list[dict], runs: int) -> None:
         loads = ", ".join(f"{r['load_before']:.1f} → {r['load_after']:.1f}" for r in v)
         print(f"| {k} | {med[k]:.1f} | {per} | {loads} |")
     for key in ("trivial", "h8"):
-        one, two = med.get(f"{key} | clusterstats batch --jobs 1"), med.get(f"{key} | clusterstats batch --jobs 2")
-        cli, inproc = med.get(f"{key} | papermill CLI, shell loop"), \
-            med.get(f"{key} | papermill.execute_notebook, one process")
+        one, two = med.get(f"{key}: clusterstats batch --jobs 1"), med.get(f"{key}: clusterstats batch --jobs 2")
+        cli, inproc = med.get(f"{key}: papermill CLI, shell loop"), \
+            med.get(f"{key}: papermill.execute_notebook, one process")
         if one:
             print(f"\n{key}: {one / runs:.2f} s/run serial; --jobs 2 speed-up {one / two:.2f}x; "
                   f"papermill CLI loop / --jobs 1 = {cli / one:.2f}x (target >= 5x); "
