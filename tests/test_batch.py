@@ -458,3 +458,20 @@ def test_plain_pip_install_in_a_fresh_venv_runs_the_readme_batch(tmp_path):
     assert summary["status"].tolist() == ["ok", "ok"]
     assert summary["run"].tolist() == ["h8_cluster_size__high-25", "h8_cluster_size"]
     assert (out / "figures" / "h8_cluster_size__high-25").is_dir()
+
+
+@pytest.mark.skipif(not os.environ.get("CLUSTERSTATS_TEST_FULL_PIPELINE"),
+                    reason="runs all 18 notebooks: set CLUSTERSTATS_TEST_FULL_PIPELINE=1 (after every "
+                           "notebook uses RunContext)")
+def test_full_pipeline_every_file_is_written_by_exactly_one_run(tmp_path, monkeypatch):
+    """Issue 10: the shipped pipeline, forced, into a private CLUSTERSTATS_HOME."""
+    monkeypatch.setenv("CLUSTERSTATS_HOME", str(tmp_path))
+    code = cli.main(["run", "--force", "--jobs", "2", "--quiet", "--no-post-steps",
+                     "--output", str(tmp_path / "build" / "notebooks")])
+    mans = {p.name: read_manifest(p) for p in (tmp_path / "build" / "notebooks").glob("*.manifest.json")}
+    assert code == 0, {n: m["error"] for n, m in mans.items() if m["error"]}
+    owners = _owners(tmp_path, mans)
+    written = [p.relative_to(tmp_path).as_posix() for folder in ("figures", "results/rows")
+               for p in (tmp_path / folder).rglob("*") if p.is_file()]
+    assert sorted(written) == sorted(owners)
+    assert all(len(runs) == 1 for runs in owners.values()), {p: r for p, r in owners.items() if len(r) > 1}
