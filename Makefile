@@ -9,6 +9,8 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.clusterstats-installed
 KERNEL := clusterstats
+# notebooks at a time in `make reproduce` (the cores this machine has)
+JOBS   ?= $(shell nproc 2>/dev/null || getconf _NPROCESSORS_ONLN 2>/dev/null || echo 1)
 
 .PHONY: reproduce test install kernel clean-outputs help
 .DEFAULT_GOAL := help
@@ -30,7 +32,7 @@ $(STAMP): pyproject.toml constraints.txt
 install: $(STAMP)
 
 reproduce: $(STAMP)
-	$(BIN)/clusterstats run
+	$(BIN)/clusterstats run --jobs $(JOBS)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

@@ -3,7 +3,8 @@
 Sub-commands are contributed by the modules that own them, each through an
 ``add_cli(subparsers)`` function, so this file only lists them:
 
-* ``clusterstats run`` / ``clusterstats batch``   -> :mod:`clusterstats.runner`
+* ``clusterstats run`` / ``clusterstats batch``   -> :mod:`clusterstats.runner` (with
+  :mod:`~clusterstats.pipeline`, :mod:`~clusterstats.batch`, :mod:`~clusterstats.schedule`)
 * ``clusterstats data snapshot|diff|...``          -> :mod:`clusterstats.snapshot`
 * ``clusterstats results collect``                 -> :mod:`clusterstats.results_cli`
 * ``clusterstats calls [--windows]``               -> :mod:`clusterstats.calls`

@@ -13,10 +13,23 @@ set is checked against it **before** any kernel starts:
 
 An annotation (``alpha: float = 0.05``) wins over the default's type, so ``fail_on: str = None``
 declares a string parameter whose default is ``None``.
+
+**Declared values.** A comment after a parameter declares the values it accepts, so that a bad
+value is refused before any kernel starts (the notebook's own checks still run inside)::
+
+    country = "BG"     # choices: BG, RO, GR, PT     (a list parameter: each element)
+    alpha = 0.05       # range: (0, 1)                ( ) open, [ ] closed; one side may be empty
+    level = "nuts3"    # lowest level; choices: nuts2, nuts3
+
+The declaration is read with :mod:`tokenize` from the cell's text, never executed. A parameter
+whose default is ``None`` and that has no annotation is read from the command line as YAML (a
+number, a list ...); text that is not valid YAML is an error, and a YAML date stays the text it
+was. Output-location parameters (``figures_dir``, ``results_dir``, ``build_dir``) are always text.
 """
 from __future__ import annotations
 
 import ast
+import io
 import itertools
 import json
 import math
@@ -58,15 +71,75 @@ class ParameterError(ValueError):
     """A parameter set does not fit the notebook's ``parameters`` cell."""
 
 
+#: parameters that choose output folders: always text, never part of a run's name
+OUTPUT_PARAMETERS = frozenset({"figures_dir", "results_dir", "build_dir"})
+
+
 @dataclass(frozen=True)
 class Parameter:
     name: str
     default: Any
     type: str          # "int", "float", "bool", "str", "list", "dict" or "any"
     line: int          # line in the parameters cell, for messages
+    choices: tuple | None = None     # declared with "# choices: a, b, c"
+    bounds: tuple | None = None      # declared with "# range: (low, high)": (low, high, lo_closed, hi_closed)
 
     def describe(self) -> str:
-        return f"{self.name}: {self.type} = {self.default!r}"
+        text = f"{self.name}: {self.type} = {self.default!r}"
+        if self.choices:
+            text += f"  (choices: {', '.join(map(str, self.choices))})"
+        if self.bounds:
+            lo, hi, lo_closed, hi_closed = self.bounds
+            text += f"  (range: {'[' if lo_closed else '('}{'' if lo is None else lo}, " \
+                    f"{'' if hi is None else hi}{']' if hi_closed else ')'})"
+        return text
+
+    def check_declared(self, value: Any) -> None:
+        """Raise :class:`ParameterError` if ``value`` is outside the declared choices/range."""
+        values = value if isinstance(value, (list, tuple)) else [value]
+        if self.choices:
+            allowed = {str(c) for c in self.choices}
+            bad = [v for v in values if str(v) not in allowed]
+            if bad:
+                raise ParameterError(f"parameter {self.name!r}: {', '.join(map(repr, bad))} not "
+                                     f"among the declared choices {', '.join(map(str, self.choices))}")
+        if self.bounds:
+            lo, hi, lo_closed, hi_closed = self.bounds
+            for v in values:
+                if not isinstance(v, (int, float)) or isinstance(v, bool):
+                    continue
+                if (lo is not None and (v < lo or (v == lo and not lo_closed))) or \
+                        (hi is not None and (v > hi or (v == hi and not hi_closed))):
+                    raise ParameterError(f"parameter {self.name!r}: {v!r} outside the declared "
+                                         f"range {self.describe().split('(range: ')[1][:-1]}")
+
+
+_DECL = re.compile(r"\b(choices|range)\s*:\s*(.+?)\s*(?:;|$)")
+_RANGE = re.compile(r"^([\[(])\s*([^,]*?)\s*,\s*([^,]*?)\s*([\])])$")
+
+
+def _declarations(source: str) -> dict[int, dict[str, Any]]:
+    """``{line: {"choices": (...), "bounds": (...)}}`` from the cell's comments."""
+    import tokenize
+
+    found: dict[int, dict[str, Any]] = {}
+    try:
+        tokens = list(tokenize.generate_tokens(io.StringIO(source).readline))
+    except (tokenize.TokenError, SyntaxError):
+        return found
+    for tok in tokens:
+        if tok.type != tokenize.COMMENT:
+            continue
+        for kind, text in _DECL.findall(tok.string.lstrip("#")):
+            entry = found.setdefault(tok.start[0], {})
+            if kind == "choices":
+                entry["choices"] = tuple(c.strip().strip("'\"") for c in text.split(",") if c.strip())
+            else:
+                m = _RANGE.match(text)
+                if m:
+                    lo, hi = (float(x) if x else None for x in (m.group(2), m.group(3)))
+                    entry["bounds"] = (lo, hi, m.group(1) == "[", m.group(4) == "]")
+    return found
 
 
 def _parameters_cell(nb: Mapping[str, Any]) -> Mapping[str, Any] | None:
@@ -106,6 +179,7 @@ def read_parameters(notebook: str | Path | Mapping[str, Any]) -> dict[str, Param
         raise ParameterError(f"{where}: the parameters cell is not valid Python "
                              f"(line {exc.lineno}: {exc.msg})") from exc
     params: dict[str, Parameter] = {}
+    declared = _declarations("\n".join(lines))
     for node in tree.body:
         if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
             name, value, annotation = node.targets[0].id, node.value, None
@@ -120,7 +194,11 @@ def read_parameters(notebook: str | Path | Mapping[str, Any]) -> dict[str, Param
             default, typename = ast.unparse(value), "any"
         if isinstance(annotation, ast.Name) and annotation.id in _TYPES:
             typename = annotation.id
-        params[name] = Parameter(name, default, typename, node.lineno)
+        if name in OUTPUT_PARAMETERS and typename == "any":
+            typename = "str"
+        extra = declared.get(getattr(node, "end_lineno", node.lineno) or node.lineno, {})
+        params[name] = Parameter(name, default, typename, node.lineno, extra.get("choices"),
+                                 extra.get("bounds"))
     return params
 
 
@@ -143,7 +221,7 @@ def coerce_value(param: Parameter, value: Any, *, from_text: bool) -> Any:
     bad = ParameterError(f"parameter {param.name!r} expects {kind} (default {param.default!r}), "
                          f"got {value!r}")
     if kind == "any":
-        return load_yaml(value) if from_text and isinstance(value, str) else value
+        return _any_from_text(param, value) if from_text and isinstance(value, str) else value
     if from_text and isinstance(value, str):
         text = value.strip()
         if kind == "str":
@@ -181,11 +259,34 @@ def coerce_value(param: Parameter, value: Any, *, from_text: bool) -> Any:
     raise bad
 
 
-def validate_parameters(params: Mapping[str, Any], declared: Mapping[str, Parameter], *,
-                        from_text: bool = False, where: str = "notebook") -> dict[str, Any]:
-    """Check one parameter set against the declared parameters; return the coerced values.
+def _any_from_text(param: Parameter, value: str) -> Any:
+    """A command-line value for a parameter without a type (default ``None``): YAML, but text
+    that is not valid YAML is refused, and a YAML date/time stays text (JSON has no dates)."""
+    import datetime
 
-    Every problem in the set is reported together, followed by the list of valid parameters.
+    try:
+        parsed = load_yaml(value)
+    except yaml.YAMLError as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ParameterError(f"parameter {param.name!r}: {value!r} is not a valid value "
+                             f"(read as YAML: {first}); quote it to pass text") from None
+    if isinstance(parsed, (datetime.date, datetime.datetime, datetime.time)):
+        return value
+    try:
+        json.dumps(parsed, allow_nan=False)
+    except (TypeError, ValueError):
+        return value
+    return parsed
+
+
+def validate_parameters(params: Mapping[str, Any], declared: Mapping[str, Parameter], *,
+                        from_text: bool = False, where: str = "notebook",
+                        list_valid: bool = True) -> dict[str, Any]:
+    """Check one parameter set against the declared parameters (names, types, declared choices
+    and ranges); return the coerced values.
+
+    Every problem in the set is reported together on one line, followed (``list_valid``) by the
+    list of valid parameters.
     """
     out: dict[str, Any] = {}
     problems: list[str] = []
@@ -195,11 +296,14 @@ def validate_parameters(params: Mapping[str, Any], declared: Mapping[str, Parame
             continue
         try:
             out[name] = coerce_value(declared[name], value, from_text=from_text)
+            if value is not None or declared[name].default is not None:
+                declared[name].check_declared(out[name])
         except ParameterError as exc:
             problems.append(str(exc))
     if problems:
-        raise ParameterError(f"{where}: " + "; ".join(problems) +
-                             f"\nvalid parameters (name: type = default):\n{describe_parameters(declared)}")
+        tail = (f"\nvalid parameters (name: type = default):\n{describe_parameters(declared)}"
+                if list_valid else "")
+        raise ParameterError(f"{where}: " + "; ".join(problems) + tail)
     return out
 
 

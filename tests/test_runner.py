@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import errno
+import os
+import sys
 import json
 from pathlib import Path
 
@@ -95,7 +97,10 @@ def test_batch_cli_rejects_bad_parameters_before_running(tmp_path, capsys):
 
 
 def test_run_name_is_readable_and_unique():
-    assert run_name("h4", {"country": "BG", "alpha": 0.05}) == "h4__country-BG__alpha-0.05"
+    # the runner names runs with clusterstats.context.run_name: keys sorted, defaults left out
+    assert run_name("h4", {"country": "BG", "alpha": 0.05}) == "h4__alpha-0.05__country-BG"
+    assert run_name("h4", {"country": "BG", "unit": "PC_GDP"}, {"country": "BG", "unit": "MIO_EUR"}) \
+        == "h4__unit-PC_GDP"
     a, b = run_name("h4", {"c": "a/b"}), run_name("h4", {"c": "a b"})
     assert a != b and "/" not in a
 
@@ -231,3 +236,218 @@ def test_run_refuses_to_write_over_the_source_notebook(tmp_path, capsys):
     assert cli.main(["batch", str(nb), "--output", str(tmp_path), "--quiet"]) == 2
     assert "would overwrite its source" in capsys.readouterr().err
     assert nb.read_bytes() == FIXTURE.read_bytes()
+
+
+# --------------------------------------------------------------------------------------------
+# issue 14: declared values, names confined, errors not tracebacks, honest skipping, locks
+# --------------------------------------------------------------------------------------------
+def _nb(source: str) -> dict:
+    return {"metadata": {"kernelspec": {"name": "clusterstats", "language": "python"}},
+            "nbformat": 4, "nbformat_minor": 5,
+            "cells": [{"cell_type": "code", "metadata": {"tags": ["parameters"]}, "source": source,
+                       "outputs": [], "execution_count": None}]}
+
+
+DECLARED = ('country = "BG"   # choices: BG, RO, GR\n'
+            'alpha = 0.05     # significance level; range: (0, 1)\n'
+            'n = 10           # range: [1, )\n'
+            'leader = None\n'
+            'figures_dir = None\n')
+
+
+@pytest.fixture
+def declared_nb(tmp_path):
+    path = tmp_path / "declared.ipynb"
+    path.write_text(json.dumps(_nb(DECLARED)))
+    return path
+
+
+def test_choices_and_ranges_are_read_from_comments_without_a_kernel(declared_nb):
+    params = read_parameters(declared_nb)
+    assert params["country"].choices == ("BG", "RO", "GR")
+    assert params["alpha"].bounds == (0.0, 1.0, False, False)
+    assert params["n"].bounds == (1.0, None, True, False)
+    assert validate_parameters({"country": "RO", "alpha": "0.5", "n": "1"}, params, from_text=True) == \
+        {"country": "RO", "alpha": 0.5, "n": 1}
+    with pytest.raises(ParameterError, match="'XX' not among the declared choices BG, RO, GR"):
+        validate_parameters({"country": "XX"}, params)
+    with pytest.raises(ParameterError, match="2.0 outside the declared range"):
+        validate_parameters({"alpha": "2"}, params, from_text=True)
+    with pytest.raises(ParameterError, match="outside the declared range"):
+        validate_parameters({"n": 0}, params)
+
+
+def test_every_bad_parameter_set_is_listed_in_one_message(declared_nb):
+    with pytest.raises(ParameterError) as info:
+        plan_batch(declared_nb, cli_params=[["country", "BG", "XX", "YY"], ["alpha", "2", "0.1"]])
+    msg = str(info.value)
+    assert "'XX'" in msg and "'YY'" in msg and "2.0 outside" in msg
+    assert msg.count("valid parameters") == 1
+
+
+@pytest.mark.parametrize("argv, fragment", [
+    (["-p", "leader", "[unclosed"], "'[unclosed' is not a valid value"),
+    (["-p", "country", "XX"], "not among the declared choices"),
+    (["-p", "alpha", "2"], "outside the declared range"),
+])
+def test_bad_values_exit_2_with_a_reason_before_any_kernel(declared_nb, tmp_path, capsys, argv, fragment):
+    out = tmp_path / "never"
+    assert cli.main(["batch", str(declared_nb), *argv, "--output", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and fragment in err.splitlines()[0] and "Traceback" not in err
+    assert not out.exists()
+
+
+def test_none_default_values_from_the_command_line(declared_nb):
+    params = read_parameters(declared_nb)
+    got = validate_parameters({"figures_dir": "2016-01-01", "leader": "2016-01-01"}, params, from_text=True)
+    assert got == {"figures_dir": "2016-01-01", "leader": "2016-01-01"}  # text, not a date
+    assert validate_parameters({"leader": "[1, 2]"}, params, from_text=True) == {"leader": [1, 2]}
+
+
+@pytest.mark.parametrize("name", ["../x", "/abs/x", "a/b", ".hidden", "a..b"])
+def test_run_names_are_confined_to_the_output_folder(tmp_path, name, capsys):
+    (tmp_path / "p.yaml").write_text(f"notebooks:\n  - notebook: {FIXTURE.name}\n    parameter_sets:\n"
+                                     f"      - {{country: RO, name: {json.dumps(name)}}}\n")
+    with pytest.raises(ValueError, match="is not allowed"):
+        load_pipeline(tmp_path / "p.yaml", notebooks_dir=FIXTURE.parent)
+    code = cli.main(["run", "--pipeline", str(tmp_path / "p.yaml"), "--notebooks-dir",
+                     str(FIXTURE.parent), "--output", str(tmp_path / "out")])
+    assert code == 2 and "is not allowed" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists() and not (tmp_path / "x").exists()
+
+
+def test_two_sets_with_one_name_and_a_missing_post_step_are_refused_up_front(tmp_path):
+    (tmp_path / "p.yaml").write_text(
+        f"notebooks:\n  - notebook: {FIXTURE.name}\n    parameter_sets:\n"
+        "      - {}\n      - {country: BG}\n"          # BG is the default: the same run
+        "post_steps:\n  - clusterstats.no_such_module:build\n")
+    with pytest.raises(ValueError) as info:
+        load_pipeline(tmp_path / "p.yaml", notebooks_dir=FIXTURE.parent)
+    msg = str(info.value)
+    assert "same run name" in msg and "param_fixture" in msg
+    assert "clusterstats.no_such_module cannot be imported" in msg
+
+
+def test_shipped_pipeline_names_follow_run_name():
+    pipeline = load_pipeline(Path(__file__).parents[1] / "notebooks" / "pipeline.yaml")
+    names = pipeline.run_names
+    assert "h1_cluster_formation" in names and "h1_cluster_formation__rounding-floor" in names
+    assert "h4_regional_rd_disparity" in names and "h4_regional_rd_disparity__unit-PC_GDP" in names
+    assert len(names) == len(set(names))
+
+
+def _manifest_for(tmp_path, monkeypatch):
+    """A manifest of a run that read data/a.csv and wrote figures/r/f.png (no kernel needed)."""
+    from clusterstats.execute import RunOutcome
+    from clusterstats.manifest import data_snapshot, run_manifest, sha256_file
+
+    data, home = tmp_path / "data", tmp_path / "home"
+    (data / "sub").mkdir(parents=True)
+    (data / "a.csv").write_text("x\n1\n")
+    (data / "sub" / "b.csv").write_text("y\n2\n")
+    (home / "figures" / "r").mkdir(parents=True)
+    (home / "figures" / "r" / "f.png").write_bytes(b"png")
+    monkeypatch.setenv("CLUSTERSTATS_DATA", str(data))
+    monkeypatch.setenv("CLUSTERSTATS_HOME", str(home))
+    env = {"clusterstats_version": "0", "clusterstats_source_sha256": "s", "dependencies": {}}
+    outcome = RunOutcome("r", "ok", "t0", "t1", 1.0)
+    man = run_manifest(name="r", outcome=outcome, notebook={"path": "nb.ipynb", "sha256": "n"},
+                       parameters={}, kernel="k", env=env, reason="never run here",
+                       outputs=[{"path": "figures/r/f.png", "sha256": sha256_file(home / "figures/r/f.png"),
+                                 "kind": "glued"}],
+                       data_inputs={"data/a.csv": sha256_file(data / "a.csv")}, snapshot=data_snapshot(data))
+    return man, env, data, home
+
+
+def test_skip_only_when_inputs_read_and_outputs_are_unchanged(tmp_path, monkeypatch):
+    from clusterstats.manifest import data_snapshot, staleness
+
+    man, env, data, home = _manifest_for(tmp_path, monkeypatch)
+
+    def state():
+        return staleness(man, notebook_sha256="n", parameters={}, env=env, kernel="k",
+                         snapshot=data_snapshot(data))
+
+    assert state().up_to_date
+    (data / "sub" / "b.csv").write_text("y\n3\n")        # a file the run did not read
+    assert state().up_to_date
+    (data / "a.csv").write_text("x\n2\n")                # a file it read
+    assert state().reasons == ["input changed: data/a.csv"]
+    (data / "a.csv").write_text("x\n1\n")
+    (home / "figures" / "r" / "f.png").unlink()          # an output it wrote
+    assert state().reasons == ["output missing: figures/r/f.png"]
+    (home / "figures" / "r" / "f.png").write_bytes(b"other")
+    assert state().reasons == ["output changed: figures/r/f.png"]
+
+
+def test_a_second_writer_refuses_or_waits(tmp_path, capsys):
+    import threading
+
+    from clusterstats.locks import Busy, writer_lock
+
+    out = tmp_path / "out"
+    with writer_lock(out, command="test holder"):
+        code = cli.main(["batch", str(FIXTURE), "-p", "country", "RO", "--output", str(out), "--quiet"])
+        err = capsys.readouterr().err
+        assert code == 2 and "is being written by pid" in err and "--wait" in err
+        with pytest.raises(Busy):
+            with writer_lock(out):
+                pass
+    got = []
+    with writer_lock(out):
+        waiter = threading.Thread(target=lambda: got.append(writer_lock(out, wait=True).__enter__()))
+        waiter.start()
+        waiter.join(0.5)
+        assert waiter.is_alive() and not got     # queued behind the holder
+    waiter.join(10)
+    assert got == [out]
+
+
+def test_kernel_resolution_says_the_fix(monkeypatch):
+    import clusterstats.kernels as kernels
+
+    monkeypatch.setattr(kernels, "_specs", lambda: {})
+    with pytest.raises(kernels.KernelNotFound, match="ipykernel install --sys-prefix --name clusterstats"):
+        kernels.resolve_kernel(None, "clusterstats", register=False)
+    with pytest.raises(kernels.KernelNotFound, match="no Jupyter kernel named 'nope'"):
+        kernels.resolve_kernel("nope")
+    own = {"spec": {"argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]}}
+    monkeypatch.setattr(kernels, "_specs", lambda: {"python3": own})
+    said = []
+    assert kernels.resolve_kernel(None, "clusterstats", register=False, say=said.append) == "python3"
+    assert "using kernel 'python3' (this Python)" in said[0]
+    monkeypatch.setattr(kernels, "_specs", lambda: {"clusterstats": own, "python3": own})
+    assert kernels.resolve_kernel(None, "clusterstats") == "clusterstats"
+    assert kernels.resolve_kernel("python3", "clusterstats") == "python3"
+
+
+def test_stale_kernel_folders_are_cleaned(tmp_path):
+    from clusterstats.kernels import RUNTIME_PREFIX, clean_stale_runtime_folders
+
+    dead = tmp_path / f"{RUNTIME_PREFIX}999999999-abc"
+    alive = tmp_path / f"{RUNTIME_PREFIX}{os.getpid()}-abc"
+    dead.mkdir()
+    alive.mkdir()
+    assert clean_stale_runtime_folders(tmp_path) == [dead]
+    assert alive.exists() and not dead.exists()
+
+
+def test_no_import_cycle_between_runner_modules():
+    import ast as _ast
+
+    pkg = Path(__file__).parents[1] / "clusterstats"
+    order = ["manifest", "kernels", "execute", "locks", "schedule", "pipeline", "commands", "batch", "runner"]
+    for low, name in enumerate(order):
+        tree = _ast.parse((pkg / f"{name}.py").read_text())
+        imported = {n.module for n in _ast.walk(tree) if isinstance(n, _ast.ImportFrom) and n.level == 1}
+        higher = set(order[low + 1:])
+        assert not imported & higher, (name, imported & higher)
+
+
+def test_batch_sets_with_one_name_are_refused_before_the_folder_exists(tmp_path, capsys):
+    grid = tmp_path / "sets.yaml"
+    grid.write_text("- {}\n- {country: BG}\n")           # BG is the default: both are `param_fixture`
+    out = tmp_path / "never"
+    assert cli.main(["batch", str(FIXTURE), "--grid", str(grid), "--output", str(out)]) == 2
+    assert "same name" in capsys.readouterr().err and not out.exists()
