@@ -86,8 +86,12 @@ def part_verdicts(table: pd.DataFrame, claim: _claims.Claim) -> list[dict[str, A
         verdicts = sorted(set(primary["verdict"]) - {""})
         verdict = verdicts[0] if len(verdicts) == 1 else ("conflicting rows" if verdicts else NOT_TESTED)
         others = rows[~((rows["role"] == "primary") & rows["default_run"])]
+        # a sensitivity run repeats the rows its parameter does not touch: show each finding
+        # once, under the first run that has it (the default run's rows come first)
+        others = others.sort_values("default_run", ascending=False, kind="stable")
+        same = ["test", "effect", "ci_low", "ci_high", "verdict"]
         out.append({"part": part, "verdict": verdict, "rows": primary,
-                    "sensitivity": others.drop_duplicates(subset=["run_id", "test", "verdict"])})
+                    "sensitivity": others.drop_duplicates(subset=same)})
     return out
 
 
