@@ -460,9 +460,7 @@ def test_plain_pip_install_in_a_fresh_venv_runs_the_readme_batch(tmp_path):
     assert (out / "figures" / "h8_cluster_size__high-25").is_dir()
 
 
-@pytest.mark.skipif(not os.environ.get("CLUSTERSTATS_TEST_FULL_PIPELINE"),
-                    reason="runs all 18 notebooks: set CLUSTERSTATS_TEST_FULL_PIPELINE=1 (after every "
-                           "notebook uses RunContext)")
+@pytest.mark.slow
 def test_full_pipeline_every_file_is_written_by_exactly_one_run(tmp_path, monkeypatch):
     """Issue 10: the shipped pipeline, forced, into a private CLUSTERSTATS_HOME."""
     monkeypatch.setenv("CLUSTERSTATS_HOME", str(tmp_path))
@@ -475,3 +473,25 @@ def test_full_pipeline_every_file_is_written_by_exactly_one_run(tmp_path, monkey
                for p in (tmp_path / folder).rglob("*") if p.is_file()]
     assert sorted(written) == sorted(owners)
     assert all(len(runs) == 1 for runs in owners.values()), {p: r for p, r in owners.items() if len(r) > 1}
+    _default_runs_carry_default_parameters(tmp_path)
+
+
+def _default_runs_carry_default_parameters(home):
+    """Every figure of a default run (its folder is named by the notebook's stem) records the
+    notebook's default parameters; every other run's figures record its own non-defaults."""
+    from clusterstats.context import OUTPUT_PARAMETERS, run_name
+    from clusterstats.notebook_params import read_parameters
+
+    checked = 0
+    for nb in sorted((ROOT / "notebooks").glob("*.ipynb")):
+        defaults = {k: p.default for k, p in read_parameters(nb).items() if k not in OUTPUT_PARAMETERS}
+        for folder in (home / "figures").glob(f"{nb.stem}*"):
+            for side in folder.glob("*.provenance.json"):
+                prov = json.loads(side.read_text())
+                params = {k: v for k, v in prov["params"].items() if k not in OUTPUT_PARAMETERS}
+                assert prov["run"] == folder.name, side
+                assert run_name(nb.stem, params, defaults) == folder.name, side
+                if folder.name == nb.stem:
+                    assert params == {k: v for k, v in defaults.items() if k in params}, side
+                checked += 1
+    assert checked > 20
