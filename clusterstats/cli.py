@@ -20,7 +20,7 @@ from . import __version__
 #: modules that provide ``add_cli(subparsers)``; a missing module is skipped so that a partial
 #: checkout still has a working CLI.
 COMMAND_MODULES = ("clusterstats.runner", "clusterstats.snapshot", "clusterstats.results_cli",
-                   "clusterstats.calls", "clusterstats.figures")
+                   "clusterstats.calls", "clusterstats.figures", "clusterstats.site")
 
 
 def build_parser() -> argparse.ArgumentParser:
