@@ -10,19 +10,6 @@ read with PyYAML: ``cffconvert`` would also turn the file into BibTeX/APA, but i
 ``jsonschema<4``, which conflicts with JupyterLab's, and we need the figure's own fields in the
 same entry anyway, so the two formats are written here (BibTeX ``@misc``; APA 7th edition,
 section 10.2 "Data sets" / 10.10 "Computer software").
-
-Example
--------
->>> from clusterstats.cite import format_citation
->>> prov = {"figure": "h8_members", "title": "Cluster members", "params": {"low": 10},
-...         "sources": [{"publisher": "Eurostat", "dataset": "tgs00042", "vintage": "2024-03-14",
-...                      "url": "https://ec.europa.eu/eurostat/databrowser/view/tgs00042/default/table"}],
-...         "clusterstats_version": "0.1.0", "embedded_git_commit": "411605a9cdf7"}
->>> print(format_citation(prov, "apa", project={"title": "clusterstats", "authors": ["clusterstats developers"],
-...                                             "version": "0.1.0", "year": "2026"}))  # doctest: +NORMALIZE_WHITESPACE
-clusterstats developers (2026). Cluster members [Figure h8_members]. In clusterstats (Version 0.1.0, commit 411605a9cdf7). Parameters: low=10.
-Data sources:
-  - Eurostat tgs00042, vintage 2024-03-14. https://ec.europa.eu/eurostat/databrowser/view/tgs00042/default/table
 """
 from __future__ import annotations
 
@@ -128,6 +115,19 @@ def format_citation(prov: Mapping[str, Any], style: str = "apa",
     -------
     str
         The citation; it names every data source with its vintage and URL.
+
+    Examples
+    --------
+    >>> from clusterstats.cite import format_citation
+    >>> prov = {"figure": "h8_members", "title": "Cluster members", "params": {"low": 10},
+    ...         "sources": [{"publisher": "Eurostat", "dataset": "tgs00042", "vintage": "2026-05-12",
+    ...                      "url": "https://ec.europa.eu/eurostat/databrowser/view/tgs00042/default/table"}],
+    ...         "clusterstats_version": "0.1.0", "embedded_git_commit": "411605a9cdf7"}
+    >>> print(format_citation(prov, "apa", project={"title": "clusterstats", "authors": ["clusterstats developers"],
+    ...                                             "version": "0.1.0", "year": "2026"}))  # doctest: +NORMALIZE_WHITESPACE
+    clusterstats developers (2026). Cluster members [Figure h8_members]. In clusterstats (Version 0.1.0, commit 411605a9cdf7). Parameters: low=10.
+    Data sources:
+      - Eurostat tgs00042, vintage 2026-05-12. https://ec.europa.eu/eurostat/databrowser/view/tgs00042/default/table
     """
     if style not in STYLES:
         raise ValueError(f"citation style must be one of {', '.join(STYLES)}, not {style!r}")

@@ -604,6 +604,41 @@ def get_eurostat(code: str, filters: Mapping[str, object] | None = None, *,
     of :func:`clusterstats.sdmx_tsv.parse_tsv`, and ``df.attrs`` records the provenance:
     dataset, filters, url, retrieved_at, last_update, sha256 (of the raw bytes), source
     ("live", "cache" or "mirror") and, for the mirror, mirror_file and vintage.
+
+    Parameters
+    ----------
+    code : str
+        Eurostat dataset code, e.g. ``"tgs00042"``.
+    filters : mapping, optional
+        Dimension id -> code or list of codes.
+    start, end : str or int, optional
+        First and last period.
+    flags : bool
+        Keep the observation ``flag`` column.
+    refresh : bool
+        Ignore the cache and ask the service again.
+    progress : bool, optional
+        Download progress bar (None: only when stderr is a terminal).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per observation (dimensions, ``time``, ``value``, ``flag``), provenance in
+        ``attrs``.
+
+    Examples
+    --------
+    Offline, from the recorded files (``CLUSTERSTATS_OFFLINE=1``,
+    ``CLUSTERSTATS_MIRROR=../shared/mirror``); without them the same call asks Eurostat:
+
+    >>> from clusterstats import get_eurostat
+    >>> df = get_eurostat("tgs00042", {"geo": ["BG31", "BG41"]}, start=2016, end=2016)  # doctest: +SKIP
+    >>> print(df[["geo", "time", "value"]].to_string(index=False))  # doctest: +SKIP
+     geo time  value
+    BG31 2016   0.47
+    BG41 2016   1.14
+    >>> df.attrs["source"], df.attrs["vintage"]  # doctest: +SKIP
+    ('mirror', 'commit dated 2026-05-12')
     """
     start = None if start is None else str(start)
     end = None if end is None else str(end)

@@ -766,6 +766,26 @@ def save_figure(fig, name: str, *, data: pd.DataFrame,
     without a layout engine, so house-style figures keep their exact column width.
 
     Returns the written paths keyed ``pdf, svg, png, csv, provenance``.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from clusterstats import figures as cf
+    >>> from clusterstats.snapshot import load_snapshot
+    >>> gerd = load_snapshot("tgs00042")
+    >>> bg = gerd[gerd["geo"].astype(str).str.fullmatch("BG[0-9][0-9]") & (gerd["time"] == "2016")]
+    >>> fig, ax = cf.new_figure("single")
+    >>> bars = ax.bar(bg["geo"].astype(str), bg["value"])
+    >>> label = cf.set_ylabel(ax, "GERD", "% of GDP")
+    >>> tmp = tempfile.TemporaryDirectory()
+    >>> paths = cf.save_figure(fig, "gerd_bg_2016", data=bg[["geo", "value"]],
+    ...                        sources=[{"publisher": "Eurostat", "dataset": "tgs00042",
+    ...                                  "vintage": gerd.attrs["vintage"]}], folder=tmp.name)
+    >>> sorted(paths)
+    ['csv', 'pdf', 'png', 'provenance', 'svg']
+    >>> cf.read_embedded_provenance(paths["png"])["sources"][0]["url"]
+    'https://ec.europa.eu/eurostat/databrowser/view/tgs00042/default/table'
+    >>> tmp.cleanup()
     """
     if not isinstance(name, str) or not name or not re.fullmatch(r"[A-Za-z0-9_.-]+", name) \
             or name.startswith("."):
