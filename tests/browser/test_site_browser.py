@@ -21,7 +21,7 @@ def _file_of(url: str) -> Path:
     return Path(unquote(urlsplit(url).path))
 
 
-def test_site_in_chromium(small_real_run, page, artifacts, tmp_path):
+def test_site_in_chromium(page, artifacts, small_real_run, tmp_path):
     home = small_real_run
     out = site.build_site(tmp_path / "site", figures=home / "figures",
                           results=home / "results" / "hypotheses.csv",
