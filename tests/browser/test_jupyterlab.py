@@ -119,39 +119,47 @@ def jupyterlab(tmp_path_factory, chromium_context):
 
 # --------------------------------------------------------------------------- in the page
 
-APP_READY = """() => {
+# The notebook's panel, found by its path (not "the current widget", which a dialog or another
+# tab can change); kept as window.__csPanel for the later steps.
+APP_READY = """path => {
   const app = window.jupyterapp;
-  const panel = app && app.shell && app.shell.currentWidget;
-  return !!(panel && panel.sessionContext && panel.content && panel.content.model
-            && panel.sessionContext.session && panel.sessionContext.session.kernel
-            && panel.sessionContext.session.kernel.status === 'idle');
+  if (!app || !app.shell) return false;
+  const panel = [...app.shell.widgets('main')].find(w => w.context && w.context.path === path);
+  window.__csPanel = panel;
+  const session = panel && panel.sessionContext && panel.sessionContext.session;
+  return !!(panel && panel.content && panel.content.model && session && session.kernel
+            && session.kernel.status === 'idle');
 }"""
 
 KERNEL_INFO = """() => {
-  const ctx = window.jupyterapp.shell.currentWidget.sessionContext;
+  const ctx = window.__csPanel.sessionContext;
   return {name: ctx.session.kernel.name, display: ctx.kernelDisplayName};
 }"""
 
 CHANGE_KERNEL = """async () => {
-  await window.jupyterapp.shell.currentWidget.sessionContext.changeKernel({name: 'clusterstats'});
+  await window.__csPanel.sessionContext.changeKernel({name: 'clusterstats'});
 }"""
 
 # done: the kernel is idle, nothing is queued ([*]) and every code cell ran, or one failed (then
 # the rest never run and the test reports the error instead of waiting for the timeout)
 RUN_FINISHED = """() => {
-  const panel = window.jupyterapp.shell.currentWidget;
+  const panel = window.__csPanel;
+  const session = panel.sessionContext.session;
+  if (!session || !session.kernel) return false;  // (re)connecting
+  if (session.kernel.status === 'dead') return 'dead';
   const nb = panel.content.model.toJSON();
   const code = nb.cells.filter(c => c.cell_type === 'code');
   const failed = code.some(c => (c.outputs || []).some(o => o.output_type === 'error'));
   const queued = [...document.querySelectorAll('.jp-InputPrompt')].some(p => p.textContent.includes('*'));
-  const kernel = panel.sessionContext.session.kernel;
-  return kernel.status === 'idle' && !queued && (failed || code.every(c => c.execution_count !== null));
+  return session.kernel.status === 'idle' && !queued && (failed || code.every(c => c.execution_count !== null));
 }"""
 
-NOTEBOOK_JSON = "() => window.jupyterapp.shell.currentWidget.content.model.toJSON()"
+NOTEBOOK_JSON = "() => window.__csPanel.content.model.toJSON()"
+
+SHUTDOWN = "async () => { if (window.__csPanel) await window.__csPanel.sessionContext.shutdown(); }"
 
 RENDERED = """() => {
-  const panel = window.jupyterapp.shell.currentWidget.node;
+  const panel = window.__csPanel.node;
   const imgs = [...panel.querySelectorAll('.jp-OutputArea-output img')];
   const tables = [...panel.querySelectorAll('.jp-OutputArea-output table')];
   const errors = panel.querySelectorAll('.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.error"]');
@@ -180,19 +188,29 @@ def _error_text(nb: dict) -> list[str]:
 def test_notebook_runs_in_jupyterlab(jupyterlab, page, artifacts, notebook):
     base, token, root = jupyterlab
     stem = Path(notebook).stem
-    page.goto(f"{base}/lab/tree/{notebook}?token={token}", wait_until="domcontentloaded")
-    page.wait_for_function(APP_READY, timeout=180_000, polling=500)
+    # a workspace of its own, reset: only this notebook is open, whatever ran before
+    page.goto(f"{base}/lab/workspaces/{stem}/tree/{notebook}?reset&token={token}",
+              wait_until="domcontentloaded")
+    page.wait_for_function(APP_READY, arg=notebook, timeout=180_000, polling=500)
+    try:
+        _check_notebook(page, artifacts, stem, notebook)
+    finally:  # free the kernel's memory for the next notebook
+        page.evaluate(SHUTDOWN)
+
+
+def _check_notebook(page, artifacts, stem: str, notebook: str) -> None:
     if page.evaluate(KERNEL_INFO)["name"] != "clusterstats":
         page.evaluate(CHANGE_KERNEL)
-        page.wait_for_function(APP_READY, timeout=180_000, polling=500)
+        page.wait_for_function(APP_READY, arg=notebook, timeout=180_000, polling=500)
     kernel = page.evaluate(KERNEL_INFO)
     assert kernel == {"name": "clusterstats", "display": KERNEL_DISPLAY_NAME}
     assert page.locator(".jp-NotebookPanel-toolbar .jp-KernelName, .jp-Toolbar-kernelName").first \
         .inner_text().strip() == KERNEL_DISPLAY_NAME
 
     _run_all(page)
-    page.wait_for_function(RUN_FINISHED, timeout=RUN_TIMEOUT_MS, polling=1000)
+    state = page.wait_for_function(RUN_FINISHED, timeout=RUN_TIMEOUT_MS, polling=1000).json_value()
     page.screenshot(path=str(artifacts / f"jupyterlab__{stem}__after_run.png"))
+    assert state is True, f"the kernel died while running {notebook}"
 
     nb = page.evaluate(NOTEBOOK_JSON)
     code = [c for c in nb["cells"] if c["cell_type"] == "code"]
