@@ -12,13 +12,14 @@ KERNEL := clusterstats
 # notebooks at a time in `make reproduce` (the cores this machine has)
 JOBS   ?= $(shell nproc 2>/dev/null || getconf _NPROCESSORS_ONLN 2>/dev/null || echo 1)
 
-.PHONY: reproduce test install kernel clean-outputs help
+.PHONY: reproduce test install kernel clean-outputs help site
 .DEFAULT_GOAL := help
 
 help:
 	@echo "make reproduce  - rebuild figures/, results/, reports/ (runs the notebooks with papermill)"
 	@echo "make test       - run the test suite"
 	@echo "make install    - only create $(VENV) and install clusterstats + kernel '$(KERNEL)'"
+	@echo "make site       - write site/ (verdicts, figures with citations, notebooks as HTML) from the last run"
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -c 'import sys; sys.exit("clusterstats needs Python >= 3.11, this is " + sys.version.split()[0]) if sys.version_info < (3, 11) else None'
@@ -36,6 +37,9 @@ reproduce: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+site: $(STAMP)
+	$(BIN)/clusterstats site --output site
 
 clean-outputs:
 	rm -rf figures/* results/* reports/* build/notebooks

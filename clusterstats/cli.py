@@ -23,7 +23,7 @@ from . import __version__
 #: checkout still has a working CLI.
 COMMAND_MODULES = ("clusterstats.runner", "clusterstats.snapshot", "clusterstats.results_cli",
                    "clusterstats.calls", "clusterstats.figures",
-                   "clusterstats.drift")
+                   "clusterstats.drift", "clusterstats.site")
 
 
 def build_parser() -> argparse.ArgumentParser:

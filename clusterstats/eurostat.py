@@ -1037,6 +1037,42 @@ def get_eurostat(code: str, filters: Mapping[str, object] | None = None, *,
 
     What is checked before an answer is returned or cached, and what cannot be: see the module
     docstring.
+
+    Parameters
+    ----------
+    code : str
+        Eurostat dataset code, e.g. ``"tgs00042"``.
+    filters : mapping, optional
+        Dimension id -> code or list of codes.
+    start, end : str or int, optional
+        First and last period.
+    flags : bool
+        Keep the observation ``flag`` column.
+    refresh : bool
+        Ignore the cache and ask the service again.
+    progress : bool, optional
+        Download progress bar (None: only when stderr is a terminal).
+    client : Client, optional
+        Cache, offline flag, mirror, session and transport policy (default: from the
+        environment).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per observation (dimensions, ``time``, ``value``, ``flag``), provenance in
+        ``attrs``.
+
+    Examples
+    --------
+    Offline, from the recorded files (``CLUSTERSTATS_OFFLINE=1``,
+    ``CLUSTERSTATS_MIRROR=../shared/mirror``); without them the same call asks Eurostat:
+
+    >>> from clusterstats import get_eurostat
+    >>> df = get_eurostat("tgs00042", {"geo": ["BG31", "BG41"]}, start=2016, end=2016)  # doctest: +SKIP
+    >>> print(df[["geo", "time", "value"]].to_string(index=False))  # doctest: +SKIP
+     geo time  value
+    BG31 2016   0.47
+    BG41 2016   1.14
     """
     client = client or Client.from_env()
     start = None if start is None else str(start)

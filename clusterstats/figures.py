@@ -52,12 +52,13 @@ Reproducible bytes
     * Bytes are stable for one environment: another matplotlib, FreeType or zlib version may
       draw or compress differently. The matplotlib version (its wheels bundle FreeType) is in the
       embedded record and the sidecar.
-    * **The git commit is not embedded in the figure files by default.** Every commit (and every
-      uncommitted edit, ``-dirty``) would change the bytes of every figure even when nothing
-      plotted changed, which would make "did this figure change?" unanswerable with a checksum.
-      The commit is recorded in the ``.provenance.json`` sidecar, which sits next to the figure and
-      is written in the same call. Pass ``embed_commit=True`` to embed it as well when a figure
-      leaves the repository alone (e.g. submitted to a journal).
+    * **The git commit is embedded** (``embedded_git_commit``, with ``-dirty`` when tracked files
+      had uncommitted edits, and ``git_dirty``), so a figure that leaves the repository (submitted
+      to a journal, copied into a manuscript) still says which code made it and can cite itself
+      (``clusterstats figure-info FILE --cite``, :mod:`clusterstats.cite`). Same commit, same
+      bytes still holds; a new commit changes the bytes of every figure (compare the plotted
+      data with ``data_sha256``, which ignores the commit, to ask "did this figure change?").
+      The sidecar records the commit too. ``embed_commit`` is kept for compatibility.
     * The provenance embedded in the files includes the sha256 of the plotted CSV, so different
       data always give different figure bytes even when two plots happen to look the same.
 
@@ -331,7 +332,7 @@ def source_note_text(sources: Sequence[str | Mapping[str, Any]], vintage: str | 
     """A default "Source: …" line from ``save_figure``-style sources (used when a figure has none)."""
     parts = []
     for src in _normalise_sources(sources):
-        if "text" in src and len(src) == 1:
+        if "text" in src and set(src) <= {"text", "url"}:
             parts.append(src["text"])
             continue
         label = " ".join(str(src[k]) for k in ("publisher", "dataset") if src.get(k))
@@ -599,16 +600,59 @@ def _normalise_sources(sources) -> list[dict[str, Any]]:
         if isinstance(src, str):
             if not src.strip():
                 raise ValueError(f"sources[{i}] is empty")
-            out.append({"text": src.strip()})
+            out.append(_with_source_url({"text": src.strip()}))
         elif isinstance(src, Mapping):
             if not src:
                 raise ValueError(f"sources[{i}] is an empty mapping")
-            out.append({str(k): _jsonable(v) for k, v in src.items()})
+            out.append(_with_source_url({str(k): _jsonable(v) for k, v in src.items()}))
         else:
             raise TypeError(f"sources[{i}] must be a string or a mapping, not {type(src).__name__}")
     if not out:
         raise ValueError("save_figure needs at least one source (dataset code, file, or citation)")
     return out
+
+
+#: Eurostat's data browser page of a dataset (the page the "cite this figure" block links to).
+EUROSTAT_DATASET_URL = "https://ec.europa.eu/eurostat/databrowser/view/{code}/default/table"
+
+
+def _with_source_url(src: dict[str, Any]) -> dict[str, Any]:
+    """Add the data browser URL to a Eurostat source that names no ``url`` of its own.
+
+    A mapping source needs publisher Eurostat and a dataset code; a text source
+    (``"Eurostat tgs00042 (vintage ...)"``) gets one when it names exactly one entry of the
+    pinned snapshot (``data/eurostat/manifest.json``), whose dataset code gives the URL.
+    """
+    if "url" in src:
+        return src
+    code = str(src.get("dataset") or "")
+    if "eurostat" in str(src.get("publisher", "")).lower() and re.fullmatch(r"[a-z][a-z0-9_]*", code):
+        src["url"] = EUROSTAT_DATASET_URL.format(code=code)
+    elif set(src) == {"text"}:
+        names = _snapshot_datasets()
+        found = {names[w] for w in re.findall(r"\bEurostat\s+([a-z][a-z0-9_]+)", src["text"])
+                 if w in names}
+        if len(found) == 1:
+            src["url"] = EUROSTAT_DATASET_URL.format(code=found.pop())
+    return src
+
+
+def _snapshot_datasets() -> dict[str, str]:
+    """Snapshot entry name -> Eurostat dataset code, from ``data/eurostat/manifest.json``."""
+    path = data_dir() / "eurostat" / "manifest.json"
+    try:
+        entries = json.loads(path.read_text(encoding="utf-8")).get("entries", {})
+    except (OSError, ValueError):
+        return {}
+    return {name: e["dataset"] for name, e in entries.items()
+            if isinstance(e, Mapping) and re.fullmatch(r"[a-z][a-z0-9_]*", str(e.get("dataset", "")))}
+
+
+def _embedded_commit(commit: str | None) -> dict[str, Any]:
+    """The commit recorded inside the figure files: ``embedded_git_commit`` (with ``-dirty``
+    when tracked files had uncommitted edits) and ``git_dirty``. Same commit, same bytes."""
+    return {"embedded_git_commit": commit,
+            "git_dirty": None if commit is None else commit.endswith("-dirty")}
 
 
 def _jsonable(v):
@@ -715,8 +759,8 @@ def save_figure(fig, name: str, *, data: pd.DataFrame,
     "vintage": "2022-03-15", "file": "mirror/eurostat/...", "sha256": "..."}``.
     ``input_files``: files read to make the figure; their sha256 is recorded.
     ``title``: PDF/SVG title (default: ``name``).
-    ``embed_commit``: also embed the git commit in the figure files (changes their bytes on every
-    commit; see the module docstring). The sidecar always has it.
+    ``embed_commit``: kept for compatibility; the commit is always embedded now (see the module
+    docstring). The sidecar always has it.
     ``source_note``: ``None`` adds a source line built from ``sources`` if the figure has none;
     a string sets that line; ``False`` leaves the figure as it is.
     ``run``: the name of the run that made the figure (:class:`clusterstats.context.RunContext`
@@ -725,6 +769,26 @@ def save_figure(fig, name: str, *, data: pd.DataFrame,
     without a layout engine, so house-style figures keep their exact column width.
 
     Returns the written paths keyed ``pdf, svg, png, csv, provenance``.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from clusterstats import figures as cf
+    >>> from clusterstats.snapshot import load_snapshot
+    >>> gerd = load_snapshot("tgs00042")
+    >>> bg = gerd[gerd["geo"].astype(str).str.fullmatch("BG[0-9][0-9]") & (gerd["time"] == "2016")]
+    >>> fig, ax = cf.new_figure("single")
+    >>> bars = ax.bar(bg["geo"].astype(str), bg["value"])
+    >>> label = cf.set_ylabel(ax, "GERD", "% of GDP")
+    >>> tmp = tempfile.TemporaryDirectory()
+    >>> paths = cf.save_figure(fig, "gerd_bg_2016", data=bg[["geo", "value"]],
+    ...                        sources=[{"publisher": "Eurostat", "dataset": "tgs00042",
+    ...                                  "vintage": gerd.attrs["vintage"]}], folder=tmp.name)
+    >>> sorted(paths)
+    ['csv', 'pdf', 'png', 'provenance', 'svg']
+    >>> cf.read_embedded_provenance(paths["png"])["sources"][0]["url"]
+    'https://ec.europa.eu/eurostat/databrowser/view/tgs00042/default/table'
+    >>> tmp.cleanup()
     """
     if not isinstance(name, str) or not name or not re.fullmatch(r"[A-Za-z0-9_.-]+", name) \
             or name.startswith("."):
@@ -735,10 +799,9 @@ def save_figure(fig, name: str, *, data: pd.DataFrame,
                              notebook=notebook, input_files=input_files, title=title or name,
                              run=run)
     commit = git_commit()
-    embedded = dict(prov)
-    embedded["embedded_git_commit"] = commit if embed_commit else None
+    embedded = dict(prov, **_embedded_commit(commit))
     sidecar = dict(prov, git_commit=commit, dependency_versions=dependency_versions(),
-                   commit_embedded_in_figures=bool(embed_commit))
+                   commit_embedded_in_figures=True)
 
     if source_note is None and getattr(fig, "_clusterstats_source_note", None) is None:
         add_source_note(fig, source_note_text(sources, vintage))
@@ -942,10 +1005,16 @@ def add_cli(subparsers) -> None:
     p.add_argument("files", nargs="+", help="figure files (.pdf, .svg, .png)")
     p.add_argument("--verify", action="store_true",
                    help="check the embedded data hash against the saved CSV and sidecar")
+    p.add_argument("--cite", nargs="?", const="apa", choices=("apa", "bibtex"),
+                   help="print a citation of the figure (default style: apa); see clusterstats.cite")
     p.set_defaults(func=_cli_figure_info)
 
 
 def _cli_figure_info(args) -> int:
+    if getattr(args, "cite", None):
+        from .cite import cli_cite
+
+        return cli_cite(args.files, args.cite)
     status = 0
     for f in args.files:
         if args.verify:

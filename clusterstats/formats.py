@@ -118,6 +118,32 @@ def read_eurostat_file(path: str | os.PathLike, *, flags: bool = True) -> pd.Dat
 
     ``flags=False`` drops the ``flag`` column (values are unchanged). The derived extracts are
     read too (with ``attrs["derived"] = True``), so one call covers every file in the mirror.
+
+    Parameters
+    ----------
+    path : path-like
+        A file as Eurostat serves it: SDMX-TSV, bulk TSV, SDMX-CSV 1.0/2.0 or the legacy
+        "Data.csv" export (the format is detected from the first line).
+    flags : bool
+        Keep the ``flag`` column.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Tidy rows (dimensions, ``time``, ``value``, ``flag``); ``attrs["format"]`` names the
+        format that was read.
+
+    Examples
+    --------
+    A file recorded from Eurostat (``../shared/mirror/``, see its ``PROVENANCE.md``):
+
+    >>> from clusterstats._paths import mirror_dir
+    >>> from clusterstats.formats import read_eurostat_file
+    >>> df = read_eurostat_file(mirror_dir() / "eurostat/tgs00042/estat_tgs00042.tsv")
+    >>> df.attrs["format"], list(df.columns)
+    ('sdmx_tsv', ['freq', 'sectperf', 'unit', 'geo', 'time', 'value', 'flag'])
+    >>> df.loc[(df["geo"] == "BG41") & (df["time"] == "2016"), "value"].tolist()
+    [1.14]
     """
     path = Path(path)
     stored = path.read_bytes()

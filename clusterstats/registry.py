@@ -455,6 +455,20 @@ def clusters() -> pd.DataFrame:
     seat_district, seat_nuts3, seat_nuts2, seat_nuts2_name (first town of the seat; all towns
     in :func:`cluster_seats`),
     bronze_label, abc_active, link_method, link_score.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per cluster entity, read from the registers in ``data/registry/``.
+
+    Examples
+    --------
+    >>> from clusterstats import registry
+    >>> c = registry.clusters()
+    >>> int(c["in_bulstat"].sum()), int(c["in_trade_register"].sum()), int(c["in_bsmepa"].sum())
+    (239, 74, 53)
+    >>> c.loc[c["members"].idxmax(), "name_latin"], int(c["members"].max())
+    ('SDRUZHENIE "INDUSTRIALEN KLASTER ELEKTROMOBILI"', 63)
     """
     bulstat, tr = load_bulstat(), load_trade_register()
     ent = _entities(bulstat, tr)

@@ -316,6 +316,35 @@ def load_snapshot(name: str, *, folder: str | Path | None = None, verify: bool =
 
     Reads only ``data/`` (or ``folder``), never the mirror or the network. With ``verify`` the
     CSV's sha256 must equal the manifest's, so a hand-edited file is caught.
+
+    Parameters
+    ----------
+    name : str
+        Snapshot entry (``data/eurostat/manifest.json``, ``data/nsi/manifest.json``), e.g.
+        ``"tgs00042"``.
+    folder : path-like, optional
+        Another snapshot folder.
+    verify : bool
+        Check the CSV's sha256 against the manifest.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Tidy rows; ``attrs`` has the dataset code, filters, source file, vintage and sha256.
+
+    Raises
+    ------
+    SnapshotError
+        Unknown entry (the message lists the available ones) or a changed file.
+
+    Examples
+    --------
+    >>> from clusterstats.snapshot import load_snapshot
+    >>> gerd = load_snapshot("tgs00042")
+    >>> gerd.attrs["dataset"], gerd.attrs["vintage"]
+    ('tgs00042', '2026-05-12')
+    >>> gerd.loc[(gerd["geo"] == "BG41") & (gerd["time"] == "2016"), "value"].tolist()
+    [1.14]
     """
     names = available([Path(folder)] if folder else None)
     if name not in names:

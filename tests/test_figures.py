@@ -220,19 +220,21 @@ def test_same_inputs_give_byte_identical_files(tmp_path, areas, monkeypatch):
         assert a[fmt].read_bytes() == b[fmt].read_bytes(), fmt
 
 
-def test_a_new_commit_does_not_change_figure_bytes(tmp_path, areas, monkeypatch):
+def test_the_commit_is_embedded_and_same_commit_gives_same_bytes(tmp_path, areas, monkeypatch):
+    """A figure copied out of the repository still names the code that made it (issue 15)."""
     monkeypatch.setattr(cf, "git_commit", lambda: "1" * 40)
     a = _save(tmp_path, areas, "a")
-    monkeypatch.setattr(cf, "git_commit", lambda: "2" * 40)
+    a2 = _save(tmp_path, areas, "a2")
+    monkeypatch.setattr(cf, "git_commit", lambda: "2" * 40 + "-dirty")
     b = _save(tmp_path, areas, "b")
     for fmt in ("pdf", "svg", "png"):
-        assert a[fmt].read_bytes() == b[fmt].read_bytes(), fmt
+        assert a[fmt].read_bytes() == a2[fmt].read_bytes(), fmt
+        assert a[fmt].read_bytes() != b[fmt].read_bytes(), fmt
+        emb_a, emb_b = cf.read_embedded_provenance(a[fmt]), cf.read_embedded_provenance(b[fmt])
+        assert (emb_a["embedded_git_commit"], emb_a["git_dirty"]) == ("1" * 40, False)
+        assert (emb_b["embedded_git_commit"], emb_b["git_dirty"]) == ("2" * 40 + "-dirty", True)
+        assert emb_a["data_sha256"] == emb_b["data_sha256"]  # the plotted data did not change
     assert json.loads(a["provenance"].read_text())["git_commit"] == "1" * 40
-    assert json.loads(b["provenance"].read_text())["git_commit"] == "2" * 40
-    # opting in embeds the commit, so then the bytes do follow the commit
-    c = _save(tmp_path, areas, "c", embed_commit=True)
-    assert cf.read_embedded_provenance(c["pdf"])["embedded_git_commit"] == "2" * 40
-    assert c["pdf"].read_bytes() != b["pdf"].read_bytes()
 
 
 def test_different_data_give_different_files(tmp_path, areas):
@@ -270,7 +272,7 @@ def test_provenance_is_embedded_in_pdf_png_and_svg(tmp_path, areas):
         assert emb["notebook"] == "notebooks/00_demo.ipynb"
         assert emb["data_sha256"] == sidecar["data_sha256"]
         assert emb["input_files"][0]["file"] == "data/gisco/SHA256SUMS"
-        assert "git_commit" not in emb and emb["embedded_git_commit"] is None
+        assert "git_commit" not in emb and "embedded_git_commit" in emb and "git_dirty" in emb
     assert "git_commit" in sidecar and "dependency_versions" in sidecar
     from clusterstats.provenance import sha256_file
     assert sidecar["files_sha256"] == {p.name: sha256_file(p) for k, p in paths.items()

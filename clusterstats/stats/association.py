@@ -53,7 +53,18 @@ def _binary(series: pd.Series, name: str) -> pd.Series:
 
 
 def crosstab_2x2(df: pd.DataFrame, row: str, col: str) -> pd.DataFrame:
-    """2x2 table of two binary columns, rows/cols ordered True/1 first (exposed, outcome)."""
+    """2x2 table of two binary columns, rows/cols ordered True/1 first (exposed, outcome).
+
+    Examples
+    --------
+    >>> from clusterstats import registry
+    >>> clusters = registry.clusters()  # the guide's registers, one row per cluster
+    >>> from clusterstats.stats import crosstab_2x2
+    >>> df = clusters.assign(categorised=clusters["in_bsmepa"].astype(bool),
+    ... south_west=clusters["seat_nuts2"].eq("BG41"))
+    >>> crosstab_2x2(df, "categorised", "south_west").shape
+    (2, 2)
+    """
     for name in (row, col):
         if name not in df.columns:
             raise ValueError(f"column {name!r} not in frame (columns: {list(df.columns)})")
@@ -74,6 +85,17 @@ def fisher_exact_2x2(df: pd.DataFrame | None = None, row: str | None = None,
     The effect is the conditional MLE odds ratio with its exact CI (for a one-sided
     alternative the CI is one-sided too, as in R). A zero cell gives an OR of 0 or infinity;
     the row says why instead of showing NaN/inf.
+
+    Examples
+    --------
+    >>> from clusterstats import registry
+    >>> clusters = registry.clusters()  # the guide's registers, one row per cluster
+    >>> from clusterstats.stats import fisher_exact_2x2
+    >>> df = clusters.assign(categorised=clusters["in_bsmepa"].astype(bool),
+    ... south_west=clusters["seat_nuts2"].eq("BG41"))
+    >>> row = fisher_exact_2x2(df, "categorised", "south_west").iloc[0]
+    >>> float(row["p_value"]) < 0.001
+    True
     """
     _check_level(ci_level)
     alt = _alt(alternative)
@@ -168,6 +190,17 @@ def binomial_share_test(successes: int, n: int, p0: float = 0.5, alternative: st
 
     The CI is two-sided at ``ci_level`` whatever the alternative, so it reads as an interval
     estimate of the share.
+
+    Examples
+    --------
+    >>> from clusterstats import registry
+    >>> clusters = registry.clusters()  # the guide's registers, one row per cluster
+    >>> from clusterstats.stats import binomial_share_test
+    >>> seats = clusters["seat_nuts2"].dropna()
+    >>> in_sw = int((seats == "BG41").sum())  # seats in the South-west region (Sofia)
+    >>> row = binomial_share_test(in_sw, len(seats), p0=0.5).iloc[0]
+    >>> round(float(row["effect"]), 3), round(float(row["p_value"]), 4)
+    (0.571, 0.2204)
     """
     _check_level(ci_level)
     alt = _alt(alternative)

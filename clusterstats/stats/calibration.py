@@ -34,6 +34,7 @@ from scipy import stats
 from sklearn.isotonic import IsotonicRegression
 from statsmodels.stats.proportion import proportion_confint
 
+from ..progress import progress_bar
 from ._tidy import result_frame, result_row
 
 REF_ISO = ("Barlow, Bartholomew, Bremner & Brunk (1972) Statistical Inference under Order "
@@ -45,6 +46,12 @@ def base_code(code) -> str:
     """The 9-digit base of a BULSTAT/EIK code (13-digit branch codes map to their parent).
 
     Spaces inside the code (a PDF-to-text split such as "17648835 0") are removed.
+
+    Examples
+    --------
+    >>> from clusterstats.stats import base_code
+    >>> base_code("1750000221234")
+    '175000022'
     """
     text = "".join(str(code).split())
     if text.endswith(".0"):  # a code read as a float by a CSV reader
@@ -105,7 +112,8 @@ def _iso(x: np.ndarray, y: np.ndarray) -> IsotonicRegression:
 
 def calibrate_code_to_year(df: pd.DataFrame, code: str = "code", year: str = "year",
                            series_digits: int = 2, n_boot: int = 999, seed: int = 0,
-                           ci_level: float = 0.9, min_points: int = 3) -> CodeCalibration:
+                           ci_level: float = 0.9, min_points: int = 3,
+                           progress: bool | None = None) -> CodeCalibration:
     """Fit a monotone map BULSTAT code -> founding year on calibration points.
 
     ``df`` has one row per calibration point with a BULSTAT ``code`` (9 or 13 digits, string
@@ -113,7 +121,9 @@ def calibrate_code_to_year(df: pd.DataFrame, code: str = "code", year: str = "ye
     fitted (their codes get no date). Returns a :class:`CodeCalibration`; its ``summary``
     has one row per series and measure, its ``points`` the LOO prediction and the
     ``consistency`` class per point ("consistent", "ambiguous", "inconsistent"; NA for
-    series not fitted) with a note on the likely reason.
+    series not fitted) with a note on the likely reason. ``progress``: a progress bar over the
+    bootstrap refits (None: only for long runs watched in JupyterLab or a terminal; see
+    :mod:`clusterstats.progress`); the results never depend on it.
     """
     if df is None or len(df) == 0:
         raise ValueError("no calibration points")
@@ -157,7 +167,8 @@ def calibrate_code_to_year(df: pd.DataFrame, code: str = "code", year: str = "ye
         pts.loc[grp.index, "loo_pred"] = loo
         pts.loc[grp.index, "consistency"] = monotone_consistency(y).to_numpy()
         refits = []
-        for _ in range(n_boot):
+        for _ in progress_bar(range(n_boot), progress=progress,
+                              desc=f"bootstrap refits, series {series}"):
             take = rng.integers(0, len(x), len(x))
             if np.unique(x[take]).size < 2:
                 continue

@@ -91,6 +91,16 @@ def pelt_poisson(counts: Sequence[float], penalty: str | float = "bic",
     Returns a one-row result (statistic = number of change points, note lists the first
     period of each new segment) and the segments table (start/end period, total, mean rate).
     ``years`` labels the periods (default 0..n-1).
+
+    Examples
+    --------
+    >>> from clusterstats import registry
+    >>> clusters = registry.clusters()  # the guide's registers, one row per cluster
+    >>> from clusterstats.stats import counts_from_events, pelt_poisson
+    >>> c = counts_from_events(clusters["founding_year"].dropna().astype(int))
+    >>> res = pelt_poisson(c["count"].tolist(), years=c["year"].tolist())
+    >>> res.table.loc[0, "test"]
+    'change points (PELT, Poisson cost)'
     """
     y = _counts(counts)
     n = y.size
@@ -176,6 +186,16 @@ def poisson_switchpoint(df: pd.DataFrame, year: str = "year", count: str = "coun
     ci_low/ci_high = range of the highest-posterior credible set, statistic = log10 Bayes
     factor of one change vs none) and the posterior table (one row per candidate change, with
     the posterior means of both rates given that change).
+
+    Examples
+    --------
+    >>> from clusterstats import registry
+    >>> clusters = registry.clusters()  # the guide's registers, one row per cluster
+    >>> from clusterstats.stats import counts_from_events, poisson_switchpoint
+    >>> c = counts_from_events(clusters["founding_year"].dropna().astype(int))
+    >>> res = poisson_switchpoint(c)
+    >>> res.table.loc[0, "test"]
+    'single change point (Bayesian, Poisson)'
     """
     if not (0 < ci_level < 1):
         raise ValueError(f"ci_level must be in (0, 1), got {ci_level!r}")

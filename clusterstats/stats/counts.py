@@ -54,6 +54,16 @@ def counts_from_events(periods, start=None, end=None, name: str = "year",
 
     Years with no event are kept as explicit zeros: dropping them would inflate the baseline
     rate. ``start``/``end`` default to the range of the data; events outside it raise.
+
+    Examples
+    --------
+    >>> from clusterstats import registry
+    >>> clusters = registry.clusters()  # the guide's registers, one row per cluster
+    >>> from clusterstats.stats import counts_from_events
+    >>> years = clusters["founding_year"].dropna().astype(int)
+    >>> counts = counts_from_events(years)  # one row per year, zeros included
+    >>> int(counts["year"].min()), int(counts["year"].max()), int(counts["count"].sum()) == len(years)
+    (1999, 2016, True)
     """
     values = pd.to_numeric(pd.Series(periods, dtype=object), errors="coerce").dropna()
     if values.empty:
@@ -148,6 +158,16 @@ def poisson_event_glm(df: pd.DataFrame, year: str = "year", count: str = "count"
     ``scale="X2"`` (default) scales the covariance by the Pearson chi2/df (quasi-Poisson), so
     CIs widen under overdispersion; ``scale=None`` gives the plain Poisson fit. The row's
     statistic is the z (or t-like, when scaled) value of the event coefficient.
+
+    Examples
+    --------
+    >>> from clusterstats import registry
+    >>> clusters = registry.clusters()  # the guide's registers, one row per cluster
+    >>> from clusterstats.stats import counts_from_events, poisson_event_glm
+    >>> c = counts_from_events(clusters["founding_year"].dropna().astype(int))
+    >>> fit = poisson_event_glm(c, window_years=(2016,))
+    >>> round(float(fit.table.iloc[0]["effect"]), 2)
+    4.13
     """
     _check_alpha(alpha)
     data = _prepare(df, year, count, window_years, exposure)
@@ -241,6 +261,19 @@ def exact_rate_test(count_window: int, exposure_window: float, count_rest: int,
     ``test_poisson_2indep(method="exact-cond")`` returns ``statistic=nan`` with a valid
     p-value (the binomial test has no scalar statistic); the row says so instead of
     printing NaN. ``alternative``: "larger", "smaller" or "two-sided".
+
+    Examples
+    --------
+    >>> from clusterstats import registry
+    >>> clusters = registry.clusters()  # the guide's registers, one row per cluster
+    >>> from clusterstats.stats import counts_from_events, exact_rate_test
+    >>> c = counts_from_events(clusters["founding_year"].dropna().astype(int))
+    >>> c = c[c.year >= 2010]
+    >>> in_2016 = int(c.loc[c.year == 2016, "count"].sum())
+    >>> before = int(c.loc[c.year < 2016, "count"].sum())
+    >>> row = exact_rate_test(in_2016, 1, before, 6).iloc[0]  # 2016 vs 2010-2015, per year
+    >>> round(float(row["effect"]), 2), float(row["p_value"]) < 0.001
+    (7.38, True)
     """
     _check_alpha(alpha)
     for name, val in [("count_window", count_window), ("count_rest", count_rest)]:

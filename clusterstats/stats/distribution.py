@@ -45,6 +45,15 @@ def median_order_ci(values, ci_level: float = 0.95) -> tuple[float, float, float
 
     Returns (low, high, achieved coverage): the widest symmetric pair x_(k), x_(n+1-k) with
     coverage P(k <= B <= n-k), B ~ Bin(n, 1/2), at least ``ci_level``.
+
+    Examples
+    --------
+    >>> from clusterstats import registry
+    >>> clusters = registry.clusters()  # the guide's registers, one row per cluster
+    >>> members = clusters["members"].dropna()  # member counts printed in the BSMEPA annex
+    >>> from clusterstats.stats import median_order_ci
+    >>> median_order_ci(members)
+    (13.0, 22.0, 0.9799383929930627)
     """
     _check_level(ci_level)
     x = np.sort(_clean(values)[0])
@@ -66,6 +75,16 @@ def median_bootstrap_ci(values, n_boot: int = 9999, seed: int = 0,
     counted in ``note``. With ties around the median every jackknife median can be equal, so
     BCa's acceleration is 0/0 and scipy returns NaN: the row then says so instead of showing
     NaN (the percentile and order-statistic rows remain).
+
+    Examples
+    --------
+    >>> from clusterstats import registry
+    >>> clusters = registry.clusters()  # the guide's registers, one row per cluster
+    >>> members = clusters["members"].dropna()  # member counts printed in the BSMEPA annex
+    >>> from clusterstats.stats import median_bootstrap_ci
+    >>> r = median_bootstrap_ci(members, n_boot=999, unit="members")
+    >>> r[["effect", "ci_low", "ci_high"]].round(1).values.tolist()
+    [[16.0, 13.0, 19.0], [16.0, <NA>, <NA>], [16.0, 13.0, 22.0]]
     """
     _check_level(ci_level)
     if n_boot < 100:
@@ -107,6 +126,16 @@ def share_in_range(values, low: float = 10, high: float = 30, ci_level: float = 
     "Mainly between 10 and 30" is read as "more than half" (p0 = 0.5): the p-value is the exact
     one-sided binomial test of H0: share <= p0. Missing values are dropped and counted in
     ``note``.
+
+    Examples
+    --------
+    >>> from clusterstats import registry
+    >>> clusters = registry.clusters()  # the guide's registers, one row per cluster
+    >>> members = clusters["members"].dropna()  # member counts printed in the BSMEPA annex
+    >>> from clusterstats.stats import share_in_range
+    >>> row = share_in_range(members, low=10, high=30).iloc[0]
+    >>> round(float(row["effect"]), 3), round(float(row["ci_low"]), 3), round(float(row["ci_high"]), 3)
+    (0.75, 0.579, 0.867)
     """
     _check_level(ci_level)
     if not (0 < p0 < 1):

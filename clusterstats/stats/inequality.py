@@ -172,6 +172,16 @@ def theil_t(df: pd.DataFrame, value: str, weight: str | None = None, group: str 
     of Shorrocks (1980) is added as columns ``between``, ``within``, ``between_share``.
     ``weight=None`` gives the unweighted index (p_i = 1/n), the one pysal ``inequality`` computes.
     ``n_boot > 0`` adds a percentile bootstrap CI over regions (weak for few regions; see note).
+
+    Examples
+    --------
+    >>> from clusterstats.snapshot import load_snapshot
+    >>> gerd = load_snapshot("tgs00042")  # GERD, % of GDP, by NUTS 2 region (shipped snapshot)
+    >>> bg = gerd[gerd["geo"].astype(str).str.fullmatch("BG[0-9][0-9]") & (gerd["time"] == "2016")]
+    >>> from clusterstats.stats import theil_t
+    >>> row = theil_t(bg, "value").iloc[0]
+    >>> row["test"], round(float(row["statistic"]), 4)
+    ('theil_t', 0.1092)
     """
     return _theil(df, value, weight, group, kind="T", n_boot=n_boot, ci_level=ci_level, seed=seed)
 
@@ -182,6 +192,15 @@ def theil_l(df: pd.DataFrame, value: str, weight: str | None = None, group: str 
 
     Decomposition (Shorrocks 1980): L = sum_g p_g L_g (within) + sum_g p_g ln(p_g/s_g) (between).
     Levels must be strictly positive. Other arguments as :func:`theil_t`.
+
+    Examples
+    --------
+    >>> from clusterstats.snapshot import load_snapshot
+    >>> gerd = load_snapshot("tgs00042")  # GERD, % of GDP, by NUTS 2 region (shipped snapshot)
+    >>> bg = gerd[gerd["geo"].astype(str).str.fullmatch("BG[0-9][0-9]") & (gerd["time"] == "2016")]
+    >>> from clusterstats.stats import theil_l
+    >>> round(float(theil_l(bg, "value")["statistic"].iloc[0]), 4)
+    0.1011
     """
     return _theil(df, value, weight, group, kind="L", n_boot=n_boot, ci_level=ci_level, seed=seed)
 
@@ -197,6 +216,16 @@ def gini(df: pd.DataFrame, value: str, weight: str | None = None, small_n_correc
     weights — a sample estimator's bias correction, which inflates G by 1.2 for six regions and by
     2-3 for two or three. The uncorrected value is always in ``gini_raw`` and the factor in
     ``correction``.
+
+    Examples
+    --------
+    >>> from clusterstats.snapshot import load_snapshot
+    >>> gerd = load_snapshot("tgs00042")  # GERD, % of GDP, by NUTS 2 region (shipped snapshot)
+    >>> bg = gerd[gerd["geo"].astype(str).str.fullmatch("BG[0-9][0-9]") & (gerd["time"] == "2016")]
+    >>> from clusterstats.stats import gini
+    >>> row = gini(bg, "value").iloc[0]
+    >>> row["effect_name"], round(float(row["effect"]), 4)
+    ('gini', 0.2366)
     """
     y, p = _level_and_shares(df, value, weight)
     raw = _gini(y, p)
@@ -235,6 +264,15 @@ def cv(df: pd.DataFrame, value: str, ddof: int = 0) -> pd.DataFrame:
 
     ``ddof=0`` (default) treats the regions as the whole population, matching V_w with equal
     weights; ``ddof=1`` gives the sample version.
+
+    Examples
+    --------
+    >>> from clusterstats.snapshot import load_snapshot
+    >>> gerd = load_snapshot("tgs00042")  # GERD, % of GDP, by NUTS 2 region (shipped snapshot)
+    >>> bg = gerd[gerd["geo"].astype(str).str.fullmatch("BG[0-9][0-9]") & (gerd["time"] == "2016")]
+    >>> from clusterstats.stats import cv
+    >>> round(float(cv(bg, "value")["statistic"].iloc[0]), 4)
+    0.5037
     """
     y, _ = _level_and_shares(df, value, None)
     value_cv = float(np.std(y, ddof=ddof) / np.mean(y)) if len(y) > ddof else np.nan
@@ -256,6 +294,16 @@ def leader_ratios(df: pd.DataFrame, region: str, value: str, leader: str | None 
     together spend about half". The unit of ``value`` matters (EUR, PPS, % of GDP, per capita):
     state it in the results row. ``leader=None`` takes the region with the highest value.
     With ``year`` the ratios are computed per year (a ``year`` column is added).
+
+    Examples
+    --------
+    >>> from clusterstats.snapshot import load_snapshot
+    >>> gerd = load_snapshot("tgs00042")  # GERD, % of GDP, by NUTS 2 region (shipped snapshot)
+    >>> bg = gerd[gerd["geo"].astype(str).str.fullmatch("BG[0-9][0-9]") & (gerd["time"] == "2016")]
+    >>> from clusterstats.stats import leader_ratios
+    >>> r = leader_ratios(bg, "geo", "value")
+    >>> r[["other", "effect"]].round(2).values.tolist()
+    [['BG31', 2.43], ['BG32', 2.78], ['BG33', 2.24], ['BG34', 4.22], ['BG42', 2.33], ['BG33', 2.24], ['BG34', 4.22], ['mean of others', 2.65], ['total of others', 0.53]]
     """
     if year is not None:
         parts = []

@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from ..progress import progress_bar
 from ._tidy import result_frame, result_row
 
 ECO_STAR_LQ = 2.0
@@ -136,7 +137,7 @@ def cluster_lq(cluster_counts_by_region: pd.Series, base_by_region: pd.Series,
 def specialisation_permutation_test(clusters: pd.DataFrame, lq_table: pd.DataFrame,
                                     region: str = "region", sector: str = "sector",
                                     n_perm: int = 9999, seed: int = 0,
-                                    log: bool = True) -> pd.DataFrame:
+                                    log: bool = True, progress: bool | None = None) -> pd.DataFrame:
     """Do clusters sit where their sector is specialised? One tidy row.
 
     ``clusters`` has one row per cluster with its seat ``region`` and its ``sector`` (mapped to
@@ -144,7 +145,9 @@ def specialisation_permutation_test(clusters: pd.DataFrame, lq_table: pd.DataFra
     :func:`location_quotient`. The statistic is the mean log LQ (``log=True``, geometric mean)
     of the clusters' own cells; the null shuffles the clusters' regions among them. Clusters
     whose sector is not in ``lq_table`` are dropped and counted in ``note``; cells with LQ = 0
-    are floored at half the smallest positive LQ for the log.
+    are floored at half the smallest positive LQ for the log. ``progress``: a progress bar over
+    the permutations (None: only for long runs watched in JupyterLab or a terminal; see
+    :mod:`clusterstats.progress`); the results never depend on it.
     """
     _need(clusters, [region, sector])
     _need(lq_table, [region, sector, "lq"])
@@ -170,7 +173,8 @@ def specialisation_permutation_test(clusters: pd.DataFrame, lq_table: pd.DataFra
     s_idx = np.searchsorted(sectors, cl[sector].to_numpy())
     observed = grid[r_idx, s_idx].mean()
     rng = np.random.default_rng(seed)
-    null = np.array([grid[rng.permutation(r_idx), s_idx].mean() for _ in range(n_perm)])
+    null = np.array([grid[rng.permutation(r_idx), s_idx].mean()
+                     for _ in progress_bar(range(n_perm), progress=progress, desc="permutations")])
     p = (1 + np.sum(null >= observed - 1e-12)) / (1 + n_perm)
     to_lq = np.exp if log else (lambda v: v)
     notes = [f"null mean {'geometric ' if log else ''}LQ {to_lq(null.mean()):.3g}"]

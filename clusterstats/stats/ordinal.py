@@ -132,6 +132,17 @@ def proportion_ci(df: pd.DataFrame, successes: str, totals: str, group: str | No
     (Clopper-Pearson exact, 1934), computed by statsmodels ``proportion_confint``.
 
     One row per input row; ``group`` (if given) is copied into the result.
+
+    Examples
+    --------
+    >>> from clusterstats import registry
+    >>> clusters = registry.clusters()  # the guide's registers, one row per cluster
+    >>> import pandas as pd
+    >>> from clusterstats.stats import proportion_ci
+    >>> n = len(clusters); k = int(clusters["in_bsmepa"].astype(bool).sum())
+    >>> row = proportion_ci(pd.DataFrame({"k": [k], "n": [n]}), "k", "n").iloc[0]
+    >>> round(float(row["effect"]), 3), round(float(row["ci_low"]), 3), round(float(row["ci_high"]), 3)
+    (0.172, 0.134, 0.218)
     """
     names = {"wilson": "Wilson score interval (Wilson 1927)",
              "beta": "Clopper-Pearson exact interval (Clopper & Pearson 1934)"}

@@ -109,6 +109,17 @@ def segmented_trend(df: pd.DataFrame, year: str, value: str, break_year: float =
     ``on_break`` in {"keep", "exclude", "dummy"} handles points flagged ``b`` (see module doc).
     Missing values are dropped and listed in the note. The statsmodels results object is in
     ``attrs["model"]``.
+
+    Examples
+    --------
+    >>> from clusterstats.snapshot import load_snapshot
+    >>> rd = load_snapshot("rd_e_gerdtot")  # GERD by country, sector and unit (shipped snapshot)
+    >>> rd = rd[(rd["sectperf"] == "TOTAL") & (rd["unit"] == "PC_GDP")]
+    >>> from clusterstats.stats import segmented_trend
+    >>> bg = rd[rd["geo"] == "BG"].assign(year=lambda d: d["time"].astype(int))
+    >>> r = segmented_trend(bg, "year", "value", break_year=2010)
+    >>> r["effect_name"].tolist()
+    ['slope_before', 'slope_after', 'slope_change']
     """
     if on_break not in ("keep", "exclude", "dummy"):
         raise ValueError(f"on_break must be 'keep', 'exclude' or 'dummy', not {on_break!r}")
@@ -267,6 +278,16 @@ def rank_among(df: pd.DataFrame, geo: str, value: str, target: str = "BG", year=
     ``time=None`` means the frame already holds one year.
     Row: effect ``n_below``; extras ``rank_from_bottom`` (1 = lowest), ``n_above``, ``below``
     (the codes), ``missing``, ``target_value``.
+
+    Examples
+    --------
+    >>> from clusterstats.snapshot import load_snapshot
+    >>> rd = load_snapshot("rd_e_gerdtot")  # GERD by country, sector and unit (shipped snapshot)
+    >>> rd = rd[(rd["sectperf"] == "TOTAL") & (rd["unit"] == "PC_GDP")]
+    >>> from clusterstats.stats import rank_among
+    >>> row = rank_among(rd, "geo", "value", target="BG", year=2016, time="time").iloc[0]
+    >>> int(row["statistic"]), int(row["n"])
+    (5, 32)
     """
     for col in (geo, value) + ((time,) if time else ()):
         if col not in df.columns:
