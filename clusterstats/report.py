@@ -55,7 +55,7 @@ def claim_verdict(verdicts: pd.Series) -> str:
 # ---------------------------------------------------------------------------------------------
 # reading the table
 # ---------------------------------------------------------------------------------------------
-def _is_default_run(table: pd.DataFrame) -> pd.Series:
+def is_default_run(table: pd.DataFrame) -> pd.Series:
     """A row belongs to the default run when its run id is its notebook's stem (RunContext
     naming); rows from older tables (run ids with parameters in them) count as default."""
     stem = table["notebook"].astype(str).str.replace(r"\.ipynb$", "", regex=True)
@@ -72,7 +72,7 @@ def read_table(path: Path) -> pd.DataFrame:
     for col in RESULT_COLUMNS:
         if col not in table.columns:
             table[col] = ""
-    table["default_run"] = _is_default_run(table)
+    table["default_run"] = is_default_run(table)
     return table
 
 

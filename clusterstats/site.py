@@ -83,32 +83,44 @@ def discover_figures(root: str | os.PathLike | None = None) -> list[FigureEntry]
 
 
 def _read_results(path: Path) -> pd.DataFrame:
-    if not path.is_file():
-        return pd.DataFrame(columns=["claim_id", "verdict", "verdict_text", "notebook"])
-    table = pd.read_csv(path, dtype=str, keep_default_na=False)
-    for col in ("claim_id", "verdict", "verdict_text", "notebook"):
-        if col not in table.columns:
-            table[col] = ""
-    return table
+    from .report import read_table
+
+    return read_table(path)
 
 
 def verdict_table(results: pd.DataFrame, claims: pd.DataFrame) -> pd.DataFrame:
     """One row per claim: ``claim_id``, ``topic``, ``guide_says``, ``data_say``, ``verdict``,
     ``n_rows``, ``notebooks`` (stems of the notebooks whose rows test it).
 
-    The join and the verdict summary are :mod:`clusterstats.report`'s (``claim_id``,
-    :func:`~clusterstats.report.claim_verdict`); "what the data say" lists the distinct
-    ``verdict_text`` sentences of the claim's rows.
+    The verdicts are the report's (:func:`clusterstats.report.summarise_claim`: each declared part
+    judged on the default run's primary rows, parts combined by
+    :func:`clusterstats.rules.combine_parts`); "what the data say" gives each part's verdict and
+    the reason its rule states. Sensitivity runs and diagnostics are in the report and the
+    notebooks, not here.
     """
-    from .report import claim_verdict
+    from . import claims as _claims
+    from .report import NOT_TESTED, summarise_claim
 
+    table = results.copy()
+    for col in ("part", "role", "run_id", "p_value", "p_holm", "q_bh", "family"):
+        if col not in table.columns:
+            table[col] = ""
+    if "default_run" not in table.columns:
+        from .report import is_default_run
+        table["default_run"] = is_default_run(table)
+    declared = _claims.load()
     out = []
     for _, claim in claims.iterrows():
-        rows = results[results["claim_id"] == claim["id"]]
-        said = [t for t in dict.fromkeys(rows["verdict_text"]) if t]
+        summary = summarise_claim(table, declared[claim["id"]])
+        rows = table[table["claim_id"] == claim["id"]]
+        said = [f"{p['part'].says}: {p['verdict']}"
+                + (f" — {p['rows']['verdict_text'].iloc[0]}" if len(p["rows"]) and p["verdict"] != NOT_TESTED
+                   else "") for p in summary["parts"]]
+        if not summary["parts"]:
+            said = [t for t in dict.fromkeys(rows["verdict_text"]) if t]
         out.append({"claim_id": claim["id"], "topic": claim.get("topic", ""),
                     "guide_says": claim["claim"], "data_say": said,
-                    "verdict": claim_verdict(rows["verdict"]), "n_rows": len(rows),
+                    "verdict": summary["verdict"], "n_rows": len(rows),
                     "notebooks": sorted({Path(n).stem for n in rows["notebook"] if n})})
     return pd.DataFrame(out)
 

@@ -326,7 +326,7 @@ def test_pipeline_every_file_has_exactly_one_run_and_skips_honestly(private_repo
     assert code == 0, {n: m["error"] for n, m in mans.items()}
     assert set(mans) == {"h8_cluster_size", "h8_cluster_size__high-25", "ctx_fixture"}
     owners = _owners(base, mans)
-    written = [p.relative_to(base).as_posix() for folder in ("figures", "results/rows")
+    written = [p.relative_to(base).as_posix() for folder in ("figures", "results/rows", "build/runs")
                for p in (base / folder).rglob("*") if p.is_file()]
     assert written and sorted(written) == sorted(owners)          # every file is some run's ...
     assert all(len(runs) == 1 for runs in owners.values()), owners  # ... and only one run's
@@ -465,11 +465,12 @@ def test_full_pipeline_every_file_is_written_by_exactly_one_run(tmp_path, monkey
     """Issue 10: the shipped pipeline, forced, into a private CLUSTERSTATS_HOME."""
     monkeypatch.setenv("CLUSTERSTATS_HOME", str(tmp_path))
     code = cli.main(["run", "--force", "--jobs", "2", "--quiet", "--no-post-steps",
+                     "--pipeline", str(ROOT / "notebooks" / "pipeline.yaml"),
                      "--output", str(tmp_path / "build" / "notebooks")])
     mans = {p.name: read_manifest(p) for p in (tmp_path / "build" / "notebooks").glob("*.manifest.json")}
     assert code == 0, {n: m["error"] for n, m in mans.items() if m["error"]}
     owners = _owners(tmp_path, mans)
-    written = [p.relative_to(tmp_path).as_posix() for folder in ("figures", "results/rows")
+    written = [p.relative_to(tmp_path).as_posix() for folder in ("figures", "results/rows", "build/runs")
                for p in (tmp_path / folder).rglob("*") if p.is_file()]
     assert sorted(written) == sorted(owners)
     assert all(len(runs) == 1 for runs in owners.values()), {p: r for p, r in owners.items() if len(r) > 1}

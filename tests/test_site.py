@@ -99,12 +99,10 @@ def check_site_links(root: Path) -> dict[str, int]:
 def built(small_real_run, tmp_path_factory):
     home = small_real_run
     figures = tmp_path_factory.mktemp("figures")
-    # both layouts: the run's flat files, and a copy moved into figures/<run name>/
-    for f in (home / "figures").iterdir():
+    # both layouts: the run's own figures/<run name>/ folder, and a flat copy (older runs)
+    shutil.copytree(home / "figures", figures, dirs_exist_ok=True)
+    for f in (home / "figures" / "h8_cluster_size__n_boot-999").glob("h8_members*"):
         shutil.copy(f, figures / f.name)
-    (figures / "h8_cluster_size__n_boot-999").mkdir()
-    for f in (home / "figures").glob("h8_members*"):
-        shutil.copy(f, figures / "h8_cluster_size__n_boot-999" / f.name)
     out = tmp_path_factory.mktemp("out") / "site"
     rc = cli.main(["site", "--output", str(out), "--figures", str(figures),
                    "--results", str(home / "results" / "hypotheses.csv"),
@@ -116,7 +114,7 @@ def built(small_real_run, tmp_path_factory):
 def test_site_pages_and_links(built):
     home, figures, out = built
     for name in ("index.html", "results.html", "figures.html",
-                 "notebooks/h8_cluster_size.html"):
+                 "notebooks/h8_cluster_size__n_boot-999.html"):
         assert (out / name).is_file(), name
     counts = check_site_links(out)
     assert counts["images"] >= 2 and counts["links"] > 10
@@ -134,21 +132,21 @@ def test_index_has_the_verdict_table_from_the_run(built):
     assert c08["verdict"] == expected["verdict"] and expected["n_rows"] == (results.claim_id == "C08").sum()
     assert expected["data_say"][0][:40] in c08["what the data say"]
     html = (out / "index.html").read_text()
-    assert 'href="notebooks/h8_cluster_size.html"' in html and 'href="results.html#C08"' in html
+    assert 'href="notebooks/h8_cluster_size__n_boot-999.html"' in html and 'href="results.html#C08"' in html
 
 
 def test_gallery_finds_both_layouts_with_sources_parameters_and_citation(built):
     home, figures, out = built
     found = site.discover_figures(figures)
-    runs = {(f.name, f.run) for f in found}
-    assert ("h8_members__n_boot-999", None) in runs                       # flat
-    assert ("h8_members__n_boot-999", "h8_cluster_size__n_boot-999") in runs  # per run
+    runs = {(f.name, f.folder.as_posix(), f.run) for f in found}
+    assert ("h8_members", ".", "h8_cluster_size__n_boot-999") in runs          # flat copy
+    assert ("h8_members", "h8_cluster_size__n_boot-999", "h8_cluster_size__n_boot-999") in runs
     html = (out / "figures.html").read_text()
-    prov = json.loads((figures / "h8_members__n_boot-999.provenance.json").read_text())
+    prov = json.loads((figures / "h8_members.provenance.json").read_text())
     assert prov["sources"][0]["text"] in html
     assert "n_boot=999" in html and "Cite this figure" in html and "@misc{" in html
     assert html.count('<figure class="card"') == 2
-    assert (out / "files" / "figures" / "h8_cluster_size__n_boot-999" / "h8_members__n_boot-999.pdf").is_file()
+    assert (out / "files" / "figures" / "h8_cluster_size__n_boot-999" / "h8_members.pdf").is_file()
 
 
 def test_results_page_formats_numbers(built):
