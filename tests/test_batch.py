@@ -475,6 +475,18 @@ def test_full_pipeline_every_file_is_written_by_exactly_one_run(tmp_path, monkey
     assert sorted(written) == sorted(owners)
     assert all(len(runs) == 1 for runs in owners.values()), {p: r for p, r in owners.items() if len(r) > 1}
     _default_runs_carry_default_parameters(tmp_path)
+    _every_p_value_is_adjusted(tmp_path / "results" / "hypotheses.csv")
+
+
+def _every_p_value_is_adjusted(table_path):
+    """Issue 11: every row with a p-value carries its family, Holm-adjusted p and BH q."""
+    table = pd.read_csv(table_path, dtype=str, keep_default_na=False)
+    with_p = table[table["p_value"] != ""]
+    assert len(with_p) > 50
+    assert (with_p[["family", "p_holm", "q_bh"]] != "").all(axis=None)
+    judged = table[table["verdict"] != ""]
+    assert judged["role"].isin(["primary", "sensitivity"]).all()
+    assert (judged["rule"] != "").all()
 
 
 def _default_runs_carry_default_parameters(home):
