@@ -50,7 +50,8 @@ from ._paths import data_dir
 
 __all__ = ["VERSIONS", "EDGE_TOLERANCE", "NotComparableError", "Harmonised", "correspondence",
            "version_codes", "match_version", "series_versions", "common_partition", "harmonise",
-           "harmonise_ratio", "comparability", "check_comparable"]
+           "harmonise_ratio", "comparability", "check_comparable", "AlignedInputs", "nuts2_parent",
+           "align_inputs", "describe_versions", "check_map_join"]
 
 #: NUTS versions with recorded level-2 boundaries (mirror/gisco/nuts2json).
 VERSIONS = (2010, 2013, 2016, 2021, 2024)
@@ -654,3 +655,146 @@ def check_comparable(report: pd.DataFrame, leader: str | None = None, *,
         raise NotComparableError(f"{what} refused: {len(excluded)} of {len(report)} regions cannot "
                                  f"be made comparable across NUTS versions. Excluded: {listing}")
     return report[report["status"] == "comparable"].reset_index(drop=True)
+
+
+# ------------------------------------------------------------------------------------------------
+# Several regional inputs of one comparison (location quotients, maps)
+# ------------------------------------------------------------------------------------------------
+class AlignedInputs(NamedTuple):
+    """Result of :func:`align_inputs`: each input's values by harmonised unit (comparable units
+    only), the NUTS version each was read in, :func:`match_version`'s answer, the partition, the
+    :func:`comparability` report and the codes left out as another version's."""
+
+    values: dict
+    versions: dict
+    matches: dict
+    partition: pd.DataFrame
+    report: pd.DataFrame
+    other_version: dict
+
+
+def nuts2_parent(codes: Iterable[str]) -> list[str]:
+    """The NUTS 2 parent of each NUTS 3 code: the code less its last character (NUTS codes are
+    hierarchical by construction; Regulation (EC) No 1059/2003, Art. 2 and Annex I)."""
+    out = []
+    for c in codes:
+        if len(str(c)) != 5:
+            raise ValueError(f"nuts2_parent: {c!r} is not a NUTS 3 code (five characters)")
+        out.append(str(c)[:4])
+    return out
+
+
+def _pick_versions(matches: Mapping[str, dict]) -> dict[str, int]:
+    """One version per input: the newest shared by every input's candidates if there is one
+    (then the partition is the identity), else each input's newest candidate."""
+    cands = {n: [int(v) for v in m["versions"].split()] for n, m in matches.items()}
+    common = set.intersection(*(set(c) for c in cands.values()))
+    return {n: (max(common) if common else c[-1]) for n, c in cands.items()}
+
+
+def align_inputs(inputs: Mapping[str, pd.Series], country: str, *, leader: str | None = None,
+                 zero_fill: Iterable[str] = (), what: str = "the comparison",
+                 time: int = 0) -> AlignedInputs:
+    """Harmonise several additive NUTS 2 series of one country before they are compared.
+
+    Parameters
+    ----------
+    inputs : mapping name -> Series
+        Additive values (counts, population, enterprises, employment) indexed by NUTS 2 code.
+    country : str
+    leader : str, optional
+        The region the comparison is about (e.g. the most clusters); refused if it is excluded.
+    zero_fill : names of inputs whose regions without a row are true zeros (counts of clusters):
+        they get 0 for every other code of their NUTS version.
+    what : str
+        Named in the refusal message.
+
+    Returns
+    -------
+    AlignedInputs
+
+    Raises
+    ------
+    NotComparableError
+        An input has no recorded code, or the leader or a majority of units cannot be compared
+        (:func:`check_comparable`, which names every excluded region and why).
+
+    Notes
+    -----
+    Each input's version comes from its codes (:func:`match_version`), never from a label; the
+    values are summed over the units of the coarsest common partition (:func:`common_partition`,
+    :func:`harmonise`). Codes of another version than the one chosen (a series mixing versions)
+    are left out and listed in ``other_version``.
+    """
+    country = country.upper()
+    series = {n: pd.Series(s, dtype=float).dropna() for n, s in inputs.items()}
+    matches = {n: match_version(s.index.astype(str), country) for n, s in series.items()}
+    for n, m in matches.items():
+        if m["match"] == "none":
+            raise NotComparableError(f"{what}: {n} has no NUTS 2 code of {country} with a recorded "
+                                     f"boundary (codes: {', '.join(map(str, series[n].index[:8]))})")
+    versions = _pick_versions(matches)
+    frames, other = {}, {}
+    for n, s in series.items():
+        own = set(version_codes(versions[n], country, boundary_only=True))
+        if n in set(zero_fill):
+            s = s.reindex(sorted(own | set(s.index)), fill_value=0.0)
+        recorded = set().union(*(version_codes(v, country, boundary_only=True) for v in VERSIONS))
+        foreign = sorted((set(s.index) & recorded) - own)
+        other[n] = foreign
+        s = s.drop(foreign)
+        frames[n] = (pd.DataFrame({"geo": s.index.astype(str), "time": time, "value": s.to_numpy()}),
+                     versions[n])
+    part = common_partition(versions, country)
+    report = comparability(frames, country, partition=part)
+    ok = set(check_comparable(report, leader, what=what)["unit_id"])
+    values = {}
+    for n, (frame, v) in frames.items():
+        d = harmonise(frame, v, part).data
+        values[n] = d[d["unit_id"].isin(ok)].set_index("unit_id")["value"].rename(n)
+    return AlignedInputs(values, versions, matches, part, report, other)
+
+
+def describe_versions(aligned: AlignedInputs) -> dict[str, str]:
+    """One line per input: which NUTS versions its codes fit, and the one it was read in."""
+    out = {}
+    for n, m in aligned.matches.items():
+        text = (f"NUTS 2 codes fit NUTS {m['versions'].replace(' ', '/')} ({m['match']}); "
+                f"read as NUTS {aligned.versions[n]}")
+        if aligned.other_version.get(n):
+            text += f"; codes of another version left out: {' '.join(aligned.other_version[n])}"
+        if m["unrecorded_codes"]:
+            text += f"; no recorded boundary: {m['unrecorded_codes']}"
+        out[n] = text
+    excluded = aligned.report[aligned.report["status"] == "excluded"]
+    if len(excluded):
+        out["excluded"] = "; ".join(f"{r.label}: {r.reason}" for r in excluded.itertuples())
+    kinds = aligned.partition["kind"].isin(["recoded", "split/merge", "boundary change"])
+    merged = aligned.partition.loc[kinds, "label"].unique()
+    if len(merged):
+        out["harmonised units"] = ", ".join(merged)
+    return out
+
+
+def check_map_join(codes: Iterable[str], map_codes: Iterable[str], map_version: int, country: str,
+                   *, what: str = "the map") -> str:
+    """Check that a NUTS 2 series can be drawn on geometries of ``map_version`` without losing
+    regions, and say which versions meet.
+
+    Returns the text for the figure's source line ("data: NUTS 2 codes of NUTS 2013/2016;
+    geometries: NUTS 2016"). Raises :class:`NotComparableError` naming every code of the data
+    that is not a region of the map (it would silently vanish from the map), with the versions
+    the data's codes fit (:func:`match_version`), so the caller can harmonise or pick the
+    geometries of the data's version.
+    """
+    codes, shown = sorted(set(map(str, codes))), set(map(str, map_codes))
+    m = match_version(codes, country)
+    fits = m["versions"].replace(" ", "/") or "no recorded version"
+    lost = [c for c in codes if c not in shown]
+    if lost:
+        raise NotComparableError(
+            f"{what} refused: {', '.join(lost)} of the data are not regions of the NUTS "
+            f"{map_version} geometries and would be dropped silently; the data's codes fit NUTS "
+            f"{fits} ({m['match']}); draw them on geometries of that version or harmonise first "
+            "(clusterstats.nuts.harmonise)")
+    return f"NUTS versions: data codes fit NUTS {fits} ({m['match']}), geometries NUTS {map_version}"

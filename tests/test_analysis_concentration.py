@@ -134,11 +134,110 @@ def test_register_and_two_town_runs_are_sensitivity_runs():
     assert h3.run(alpha=0.1).rows.loc[0, "role"] == "primary"
 
 
-def test_nuts_version_of_each_lq_input_is_in_the_caveats(first):
+def test_nuts_version_of_each_lq_input_is_derived_and_in_the_caveats(first):
     caveats = first.rows["caveats"].iloc[0]
-    for name in h3.LQ_NUTS_VERSIONS:
-        assert name in caveats
-    assert "bd_enace2_r3" in caveats and "NUTS 2021" in caveats
+    versions = h3.LQ_NUTS_VERSIONS()
+    assert versions == first.values["nuts_versions"]
+    for name in h3.LQ_INPUTS.values():
+        assert name in versions and name in caveats
+    # every BG NUTS 2 code set fits every recorded version (codes unchanged since NUTS 2010)
+    assert "fit NUTS 2010/2013/2016/2021/2024 (exact)" in versions["Eurostat bd_enace2_r3"]
+    assert "(subset)" in versions["cluster seats"]          # regions without a seat
+    assert "excluded" not in versions and "harmonised units" not in versions
+
+
+def test_bg_nuts2_partition_is_the_identity_and_lqs_are_unchanged(first):
+    from clusterstats.geography import districts
+    from clusterstats.stats.location import cluster_lq
+
+    d = districts()
+    assert (d["nuts2"] == d["nuts3"].str[:4]).all()      # districts.csv agrees with the code parent
+    base, _ = h3.base_shares(2016)
+    units = first.tables["units"]
+    by_region = units.dropna(subset=["nuts2"]).groupby("nuts2")["weight"].sum()
+    base2 = base.groupby(d.set_index("nuts3")["nuts2"].reindex(base.index).to_numpy()).sum()
+    lq, aligned = h3.nuts2_lq(by_region, base2, 0.95, h3._base_names(2016), input_names=h3.LQ_INPUTS)
+    part = aligned.partition
+    assert sorted(set(part["code"])) == [f"BG{c}" for c in ("31", "32", "33", "34", "41", "42")]
+    assert (part["unit_id"] == part["code"]).all() and set(part["kind"]) == {"unchanged"}
+    assert (aligned.report["status"] == "comparable").all()
+    for col in base2.columns:
+        direct = cluster_lq(by_region, base2[col], 0.95).set_index("region")
+        mine = lq[lq["base"] == col].set_index("region")
+        pd.testing.assert_series_equal(mine["effect"], direct["effect"].reindex(mine.index),
+                                       check_names=False)
+        pd.testing.assert_series_equal(mine["ci_high"], direct["ci_high"].reindex(mine.index),
+                                       check_names=False)
+    pd.testing.assert_frame_equal(first.tables["lq_nuts2"].drop(columns="label"),
+                                  lq.drop(columns="label"))
+
+
+def _recorded(name: str, country: str, year: int, unit: str | None = None) -> dict[str, float]:
+    def keep(r):
+        ok = (len(r["geo"]) == 4 and r["geo"][:2] == country and r["time"] == str(year)
+              and r["value"] != "" and not r["geo"].endswith(("ZZ", "XX"))
+              and (unit is None or r["unit"] == unit))
+        return r["geo"] if ok else None
+    return _sum_csv(data_dir() / "eurostat" / f"{name}.csv", keep)
+
+
+def test_nuts2_lq_harmonises_hungary_known_answer():
+    """Real case with changed codes: Hungarian population 1 Jan 2016 (demo_r_pjanaggr3, NUTS 2016
+    codes HU11, HU12) against GDP 2014 (nama_10r_2gdp, 2017 vintage, NUTS 2013 code HU10) as
+    counts and base. Not a cluster analysis: it exercises the harmonisation path with recorded
+    files, checked with the csv module and hand arithmetic."""
+    pop = _recorded("demo_r_pjanaggr3", "HU", 2016)
+    gdp = _recorded("nama_10r_2gdp_2017", "HU", 2014, unit="MIO_EUR")
+    assert "HU10" in gdp and "HU10" not in pop and {"HU11", "HU12"} <= set(pop)
+    lq, aligned = h3.nuts2_lq(pd.Series(pop), pd.DataFrame({"gdp": pd.Series(gdp)}), 0.95,
+                              {"gdp": "GDP"}, country="HU", counts_name="population")
+    assert aligned.versions == {"population": 2024, "gdp": 2013}
+    row = lq.set_index("region").loc["HU10"]
+    capital = pop["HU11"] + pop["HU12"]
+    assert row["statistic"] == capital and row["label"] == "HU10 | HU11+HU12"
+    expected = (capital / sum(pop.values())) / (gdp["HU10"] / sum(gdp.values()))
+    assert math.isclose(row["effect"], expected, rel_tol=1e-12)
+    assert sorted(lq["region"]) == sorted(["HU10"] + [c for c in gdp if c != "HU10"])
+
+
+def test_nuts2_lq_excludes_by_name_what_cannot_be_compared():
+    """Portugal's 2026-vintage GDP for 2016 has no value for PT16-PT18 (they exist there only
+    in NUTS 2024 codes from 2021): those three are excluded by name, a minority, and the leader
+    (most population, PT11 Norte) is comparable, so the LQs cover the other units only."""
+    pop = _recorded("demo_r_pjanaggr3", "PT", 2016)
+    gdp = _recorded("nama_10r_2gdp_2026", "PT", 2016, unit="MIO_EUR")
+    assert "PT17" not in gdp and max(pop, key=pop.get) == "PT11"
+    lq, aligned = h3.nuts2_lq(pd.Series(pop), pd.DataFrame({"gdp": pd.Series(gdp)}), 0.95,
+                              {"gdp": "GDP"}, country="PT", counts_name="population")
+    excluded = aligned.report.loc[aligned.report["status"] == "excluded", "unit_id"]
+    assert sorted(excluded) == ["PT16", "PT17", "PT18"]
+    assert sorted(lq["region"]) == sorted(gdp)
+    assert "PT17" in h3.nuts.describe_versions(aligned)["excluded"]
+
+
+def test_nuts2_lq_refuses_when_the_leader_cannot_be_compared():
+    """The same inputs with Lisbon as the region of most counts (population less Norte's, a
+    real series with one region left out): the comparison is refused, not reported."""
+    from clusterstats import nuts
+
+    pop = _recorded("demo_r_pjanaggr3", "PT", 2016)
+    gdp = _recorded("nama_10r_2gdp_2026", "PT", 2016, unit="MIO_EUR")
+    del pop["PT11"]
+    assert max(pop, key=pop.get) == "PT17"
+    with pytest.raises(nuts.NotComparableError, match="leading region PT17"):
+        h3.nuts2_lq(pd.Series(pop), pd.DataFrame({"gdp": pd.Series(gdp)}), 0.95, {"gdp": "GDP"},
+                    country="PT", counts_name="population")
+
+
+def test_lq_map_states_both_nuts_versions_and_refuses_lost_regions():
+    from clusterstats import nuts
+
+    text = h3.map_join(["BG31", "BG41"], ["BG31", "BG32", "BG41"], 2016)
+    assert "geometries NUTS 2016" in text and "2010/2013/2016/2021/2024" in text
+    with pytest.raises(nuts.NotComparableError, match="HU10"):
+        h3.map_join(["HU10", "HU21"], ["HU11", "HU12", "HU21"], 2016, country="HU")
+    with pytest.raises(nuts.NotComparableError, match="BG999"):
+        h3.map_join(["BG999"], ["BG411"], 2021, level="nuts3")
 
 
 @pytest.mark.parametrize("kwargs, match", [

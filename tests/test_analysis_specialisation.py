@@ -136,3 +136,55 @@ def test_nuts_version_of_each_lq_input_is_in_the_caveats(analysis):
     a = h9.run(level="nuts2", n_perm=199)
     assert "lfst_r_lfe2en2" in a.rows["caveats"].iloc[0]
     assert set(a.rows.loc[a.rows["part"].notna(), "role"]) == {"sensitivity"}
+
+
+# ------------------------------------------------------------------------------------------------
+# NUTS versions of the LQ inputs (issue 12)
+# ------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("level", ["nuts3", "nuts2"])
+def test_bg_partition_is_the_identity_and_lqs_are_unchanged(level):
+    import pandas as pd
+
+    p = dict(level=level, year=2016, indicator="V16911", min_confidence="low", alpha=0.05)
+    lq, units, _, _, _, versions = h9.harmonised_lq(h9.cluster_sectors(), p)
+    direct, _, _, _ = h9.lq_table(level, 2016, "V16911", 0.95)
+    def plain_(df):      # the published codes come as categories, the harmonised ones as text
+        return df.astype({"region": str, "sector": str}).reset_index(drop=True)
+    pd.testing.assert_frame_equal(plain_(lq), plain_(direct))
+    plain = h9.cluster_units(h9.cluster_sectors(), level, "low")
+    assert list(units["region"]) == list(plain["region"])
+    long, _, _, _ = h9.lq_base("nuts2", 2016, "V16911")
+    _, _, v2 = h9.harmonise_lq_inputs(long, h9.cluster_units(h9.cluster_sectors(), "nuts2", "low"),
+                                      "LFS")
+    assert "fit NUTS 2010/2013/2016/2021/2024 (exact)" in v2["LFS"]
+    assert "excluded" not in versions and "harmonised units" not in versions
+
+
+def _rows(name, country, year):
+    with open(data_dir() / "eurostat" / f"{name}.csv", encoding="utf-8", newline="") as fh:
+        return [r for r in csv.DictReader(fh) if len(r["geo"]) == 4 and r["geo"][:2] == country
+                and r["time"] == str(year) and r["value"] and r["unit"] in ("MIO_EUR", "MIO_PPS")
+                and not r["geo"].endswith(("ZZ", "XX"))]
+
+
+def test_harmonise_lq_inputs_hungary_known_answer():
+    """Real case with changed codes: Hungarian GDP 2016 in MIO_EUR (nama_10r_2gdp, 2026 vintage,
+    the only unit recorded there; NUTS 2016 codes HU11, HU12) stands in for one sector of the
+    base; the seats are one per region of the 2017 vintage (NUTS 2013 code HU10). The base must be summed
+    HU11 + HU12 into the unit HU10, checked against the recorded file with the csv module."""
+    import pandas as pd
+
+    rows = _rows("nama_10r_2gdp_2026", "HU", 2016)
+    long = pd.DataFrame({"region": [r["geo"] for r in rows], "sector": [r["unit"] for r in rows],
+                         "value": [float(r["value"]) for r in rows]})
+    old = sorted({r["geo"] for r in _rows("nama_10r_2gdp_2017", "HU", 2014)})
+    assert "HU10" in old and "HU10" not in set(long["region"])
+    units = pd.DataFrame({"region": old})
+    long_u, units_u, versions = h9.harmonise_lq_inputs(long, units, "GDP", country="HU")
+    got = long_u.set_index(["region", "sector"])["value"]
+    for unit in ("MIO_EUR",):
+        want = sum(float(r["value"]) for r in rows if r["geo"] in ("HU11", "HU12") and r["unit"] == unit)
+        assert got[("HU10", unit)] == pytest.approx(want, rel=1e-12)
+    assert sorted(units_u["region"]) == old
+    assert "HU10 | HU11+HU12" in versions["harmonised units"]
+    assert "read as NUTS 2013" in versions["cluster seats"]

@@ -244,3 +244,32 @@ def test_narrow_layout_plots_the_same_data(func, cluster_table):
 def test_bad_width_is_refused_with_the_choices():
     with pytest.raises(ValueError, match="'single', 'double'"):
         rep.diagram_02_stages("wide")
+
+
+def _source_line(fig) -> str:
+    return " ".join(" ".join(t.get_text() for t in fig.texts).split())   # the note is wrapped
+
+
+def test_maps_name_the_nuts_versions_of_data_and_geometries(cluster_table):
+    for fig, _ in (rep.map_rd_intensity(), rep.map_clusters(cluster_table=cluster_table)):
+        text = _source_line(fig)
+        assert "data codes fit NUTS 2010/2013/2016/2021/2024 (exact)" in text
+        assert "geometries NUTS 2016" in text
+
+
+def test_map_join_refuses_regions_the_geometries_lack():
+    """tgs00042's Hungarian codes of a year published under NUTS 2013 (HU10, from the recorded
+    file) on NUTS 2016 regions (HU11, HU12): the capital would vanish, so the join is refused."""
+    from clusterstats import nuts
+
+    sv = nuts.series_versions("tgs00042")
+    years = sv[(sv["country"] == "HU") & sv["versions"].str.contains("2013")
+               & ~sv["versions"].str.contains("2016")]["years"]
+    assert len(years), "tgs00042 has HU years in NUTS 2013 codes"
+    first = int(years.iloc[0].split("-")[0])
+    raw = load_snapshot("tgs00042")
+    codes = raw.loc[raw["geo"].astype(str).str.fullmatch(r"HU\d\d")
+                    & (raw["time"].astype(int) == first), "geo"].astype(str)
+    assert "HU10" in set(codes)
+    with pytest.raises(nuts.NotComparableError, match="HU10.*NUTS 2016 geometries"):
+        nuts.check_map_join(codes, nuts.version_codes(2016, "HU"), 2016, "HU")

@@ -22,8 +22,14 @@ declared rules judge): ``C07.more_than_half`` (rule ``one_sided``) and ``C07.fol
 ``within_bounds``: how many of Plovdiv, Burgas, Varna rank 2nd-4th, bounded by the clusters of
 unknown seat, :func:`follower_bounds`). The comparisons with population and enterprises are
 descriptive (the guide states none). Runs with another register, two-town rule, base year or
-Sofia (:data:`CHOICES`) are sensitivity runs. The NUTS version of each LQ input is in the rows'
-caveats (:data:`LQ_NUTS_VERSIONS`).
+Sofia (:data:`CHOICES`) are sensitivity runs.
+
+NUTS versions (issue 12): each NUTS 2 location-quotient input's version is derived from its codes
+(:func:`clusterstats.nuts.match_version`), the inputs are summed onto the coarsest common partition
+before any LQ is computed, and a comparison that would lose the leading region or most regions is
+refused (:func:`nuts2_lq`); the derived versions are in the rows' caveats
+(:func:`lq_nuts_versions`). Bulgaria's NUTS 2 codes are the same in every version since 2010, so
+the partition is the identity.
 
 Tests
     * share seated in Sofia vs one half: exact binomial test, H1 share > 0.5, Clopper-Pearson CI
@@ -44,7 +50,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from .. import registry
+from .. import nuts, registry
 from ..geography import districts, resolve_place
 from ..params import ParameterError, check_alpha, check_choice
 from ..snapshot import load_snapshot
@@ -69,17 +75,12 @@ ENTERPRISES = ("V11910", "B-S_X_K642")
 DEFAULTS = dict(register="bsmepa", count_two_town_seats="first", reference_year=2016,
                 sofia="city", alpha=0.05)
 SOURCE_GUIDE = "Good Practices Guide on Clusters and Technology Transfers - Bulgaria (2018), "
-#: the NUTS version of each location-quotient input (issue 12: NUTS version harmonisation will
-#: read these); Bulgaria's NUTS 2 and NUTS 3 codes are the same in NUTS 2013, 2016 and 2021
-LQ_NUTS_VERSIONS = {
-    "cluster seats": "NUTS 3/2 codes of NSI EKATTE (data as of 2024; NUTS 2021)",
-    "NSI population by district": "NUTS 3 codes of NSI EKATTE districts (NUTS 2021)",
-    "Eurostat demo_r_pjanaggr3": "geo codes as published (file of mixed NUTS versions; BG codes as NUTS 2021)",
-    "Eurostat bd_enace2_r3": "geo codes as published (extract of 19.04.2021; NUTS version not stated in the file)",
-    "NUTS 2 aggregation": "NUTS 3 -> NUTS 2 by data/geography/districts.csv (NSI EKATTE)",
-}
-LQ_NUTS_CAVEAT = ("NUTS versions of the LQ inputs: "
-                  + "; ".join(f"{k}: {v}" for k, v in LQ_NUTS_VERSIONS.items()))
+#: the name of each location-quotient input in the NUTS version lines of the caveats
+LQ_INPUTS = {"seats": "cluster seats", "population_nsi": "NSI population by district",
+             "population_eurostat": "Eurostat demo_r_pjanaggr3",
+             "enterprises": "Eurostat bd_enace2_r3"}
+NUTS3_NOTE = ("NUTS 3 districts: matched by code (the NUTS correspondences cover NUTS 2 only); "
+              "NUTS 2 = NUTS 3 parent by code (clusterstats.nuts.nuts2_parent)")
 
 
 # ------------------------------------------------------------------------------------------------
@@ -285,24 +286,96 @@ def follower_row(by_district: pd.Series, n: int, unknown: int, sofia_codes) -> p
         "part": "C07.followers"}])
 
 
+def nuts2_lq(counts: pd.Series, bases: pd.DataFrame, ci: float, names: dict[str, str], *,
+             country: str = "BG", counts_name: str = "cluster seats",
+             input_names: dict[str, str] | None = None) -> tuple[pd.DataFrame, nuts.AlignedInputs]:
+    """Location quotients of ``counts`` per NUTS 2 region against each column of ``bases``, on
+    the coarsest common NUTS partition of the inputs.
+
+    Parameters
+    ----------
+    counts : Series
+        Additive counts (cluster seats) by NUTS 2 code; a region without a row has none.
+    bases : DataFrame
+        Additive bases (population, enterprises) by NUTS 2 code, one column per base.
+    ci : float
+        Confidence level of the exact intervals.
+    names : dict
+        Column of ``bases`` -> its label in the table's ``base_name``.
+    country : str
+    counts_name, input_names : str, dict
+        How the inputs are named in the NUTS version lines and refusals.
+
+    Returns
+    -------
+    (DataFrame, AlignedInputs)
+        The tidy LQ rows (:func:`clusterstats.stats.location.cluster_lq`) with ``base`` and the
+        unit's ``label``; the alignment (versions derived from the codes, comparability report).
+
+    Raises
+    ------
+    clusterstats.nuts.NotComparableError
+        The region with the most counts, or a majority of regions, cannot be made comparable.
+
+    Notes
+    -----
+    Each input's NUTS version is derived from its codes (:func:`clusterstats.nuts.match_version`);
+    counts and bases are summed over the units of the common partition and the LQ (Isard 1960)
+    recomputed from those sums (:func:`clusterstats.nuts.align_inputs`), never averaged.
+    """
+    label = dict(input_names or {})
+    label = {c: label.get(c, c) for c in bases.columns}
+    inputs = {counts_name: counts, **{label[c]: bases[c] for c in bases.columns}}
+    aligned = nuts.align_inputs(inputs, country, leader=str(counts.idxmax()), zero_fill=(counts_name,),
+                                what=f"the NUTS 2 location quotients of {counts_name}")
+    units = aligned.partition.groupby("unit_id")["label"].first()
+    frames = [cluster_lq(aligned.values[counts_name].round(6), aligned.values[label[c]], ci,
+                         base_name=names[c]).assign(base=c) for c in bases.columns]
+    t = pd.concat(frames, ignore_index=True)
+    t["label"] = t["region"].map(units)
+    return t[["base"] + [c for c in t.columns if c != "base"]], aligned
+
+
 def lq_tables(units: pd.DataFrame, base: pd.DataFrame, by_district: pd.Series, ci: float,
-              names: dict[str, str]) -> dict[str, pd.DataFrame]:
-    """Location quotients of cluster organisations by district and NUTS 2 region, each base."""
-    nuts2_of = districts().set_index("nuts3")["nuts2"]
-    base2 = base.groupby(nuts2_of.reindex(base.index).to_numpy()).sum()
+              names: dict[str, str]) -> tuple[dict[str, pd.DataFrame], dict[str, str]]:
+    """Location quotients of cluster organisations by district and NUTS 2 region, each base, and
+    the NUTS version line of each input (derived from the codes, :func:`nuts2_lq`)."""
+    missing = sorted(set(by_district.index[by_district > 0]) - set(base.index))
+    if missing:
+        raise nuts.NotComparableError(f"cluster seats in districts {missing} have no base value")
+    lq_d = pd.concat([cluster_lq(by_district.round(6), base[col], ci, base_name=names[col]).assign(base=col)
+                      for col in base.columns], ignore_index=True)
+    base2 = base.groupby(nuts.nuts2_parent(base.index)).sum()
     by_region = units.dropna(subset=["nuts2"]).groupby("nuts2")["weight"].sum()
-    lq_d, lq_r = [], []
-    for col in base.columns:
-        lq_d.append(cluster_lq(by_district.round(6), base[col], ci, base_name=names[col]).assign(base=col))
-        lq_r.append(cluster_lq(by_region.round(6), base2[col], ci, base_name=names[col]).assign(base=col))
-    out = {}
-    for key, frames in (("lq_district", lq_d), ("lq_nuts2", lq_r)):
-        t = pd.concat(frames, ignore_index=True)
-        out[key] = t[["base"] + [c for c in t.columns if c != "base"]]
-    return out
+    lq_r, aligned = nuts2_lq(by_region, base2, ci, names, input_names=LQ_INPUTS,
+                             counts_name=LQ_INPUTS["seats"])
+    versions = {**nuts.describe_versions(aligned), "NUTS 3": NUTS3_NOTE}
+    tables = {"lq_district": lq_d[["base"] + [c for c in lq_d.columns if c != "base"]], "lq_nuts2": lq_r}
+    return tables, versions
 
 
-def _caveats(units: pd.DataFrame, p: dict, k: float, k_test: int) -> str:
+def lq_nuts_versions(reference_year: int = 2016, register: str = "bsmepa",
+                     count_two_town_seats: str = "first") -> dict[str, str]:
+    """The NUTS version of each location-quotient input, derived from its codes (one line per
+    input, as in the rows' caveats); ``LQ_NUTS_VERSIONS`` is this function."""
+    base, _ = base_shares(reference_year)
+    units = seat_units(register, count_two_town_seats)
+    by_district = (units.dropna(subset=["nuts3"]).groupby("nuts3")["weight"].sum()
+                   .reindex(base.index, fill_value=0.0))
+    return lq_tables(units, base, by_district, 0.95, _base_names(reference_year))[1]
+
+
+#: kept name (issue 12 replaced the hand-written dict): the derived NUTS versions of the LQ inputs
+LQ_NUTS_VERSIONS = lq_nuts_versions
+
+
+def lq_nuts_caveat(versions: dict[str, str]) -> str:
+    """The caveat line naming each LQ input's NUTS version."""
+    return ("NUTS versions of the LQ inputs (derived from their codes): "
+            + "; ".join(f"{k}: {v}" for k, v in versions.items()))
+
+
+def _caveats(units: pd.DataFrame, p: dict, k: float, k_test: int, versions: dict[str, str]) -> str:
     n, listed = units.attrs["clusters_with_seat"], units.attrs["clusters_listed"]
     caveats = [f"{n} of {listed} listed clusters have a seat"]
     if p["register"] == "bsmepa":
@@ -316,7 +389,7 @@ def _caveats(units: pd.DataFrame, p: dict, k: float, k_test: int) -> str:
     caveats.append("a seat is the registered address, not where members work")
     if k != k_test:
         caveats.append(f"split rule gives {k:g} Sofia clusters; the exact test uses {k_test}")
-    caveats.append(LQ_NUTS_CAVEAT)
+    caveats.append(lq_nuts_caveat(versions))
     return "; ".join(caveats)
 
 
@@ -389,6 +462,7 @@ class ConcentrationHypothesis(Hypothesis):
         by_district = (units.dropna(subset=["nuts3"]).groupby("nuts3")["weight"].sum()
                        .reindex(base.index, fill_value=0.0))
         unknown = _unknown_seats(units, p["register"])
+        lq, versions = lq_tables(units, base, by_district, ci, names)
         rows = pd.concat([share_row(k, k_test, n, p, sofia_label).assign(role=_role(ctx)),
                           follower_row(by_district, n, unknown, sofia_codes).assign(role=_role(ctx)),
                           base_rows(k, k_test, n, shares, ci)], ignore_index=True)
@@ -398,14 +472,14 @@ class ConcentrationHypothesis(Hypothesis):
                    "Eurostat demo_r_pjanaggr3", "Eurostat bd_enace2_r3"]
         vintage = snapshot_vintage(frames)
         rows = finish_rows(rows, hypothesis=HYPOTHESIS, notebook=NOTEBOOK, parameters=p,
-                           caveats=_caveats(units, p, k, k_test), data_sources="; ".join(sources),
+                           caveats=_caveats(units, p, k, k_test, versions), data_sources="; ".join(sources),
                            data_vintage=vintage, run_id=ctx.name)
         names_lat = districts().set_index("nuts3")["name_latin"]
         tables = {"units": units, "base": base.reset_index(),
                   "seats_by_district": _district_table(by_district, base, names_lat),
-                  **lq_tables(units, base, by_district, ci, names)}
+                  **lq}
         values = {"sofia_count": k, "n": n, "unknown": unknown, "sofia_label": sofia_label,
-                  "listed": units.attrs["clusters_listed"], "nuts_versions": LQ_NUTS_VERSIONS}
+                  "listed": units.attrs["clusters_listed"], "nuts_versions": versions}
         return Evidence(rows=rows, tables=tables, notes=list(NOTES), sources=sources,
                         vintage=vintage, parameters=p, values=values,
                         models={"parameters": p, "sofia_count": k, "n": n})
@@ -485,12 +559,35 @@ def figure_lq_map(analysis: Evidence, level: str = "nuts3", base: str = "enterpr
     lq = lq[lq["base"] == base][["region", "effect", "ci_low", "ci_high", "statistic"]].copy()
     lq = lq.rename(columns={"region": "geo", "effect": "lq", "statistic": "clusters"})
     lq["lq"] = lq["lq"].astype(float)
-    gdf = maps.load_nuts(3 if level == "nuts3" else 2, year=2021 if level == "nuts3" else 2016)
+    map_year = 2021 if level == "nuts3" else 2016
+    gdf = maps.load_nuts(3 if level == "nuts3" else 2, year=map_year)
+    versions = map_join(lq["geo"], gdf["NUTS_ID"], map_year, level)
     fig, ax = maps.new_map_figure(gdf, "double")
     maps.choropleth(ax, gdf, lq, key="geo", value="lq", unit="ratio",
                     label=f"Cluster location quotient (base: {base.replace('_', ' ')})",
                     source="Source: guide annex (BSMEPA seats); Eurostat bd_enace2_r3, "
-                           "demo_r_pjanaggr3; NSI.",
+                           f"demo_r_pjanaggr3; NSI. {versions}",
                     cmap="viridis", value_format="{:.1f}",
                     labels="name+value" if level == "nuts2" else "auto")
     return fig, lq.reset_index(drop=True)
+
+
+def map_join(codes, map_codes, map_year: int, level: str = "nuts2", country: str = "BG") -> str:
+    """Check that regions (NUTS 2 units or NUTS 3 districts) can be drawn on GISCO geometries of
+    NUTS ``map_year`` without losing any; returns the source-line text naming both versions.
+
+    NUTS 2 codes are checked by :func:`clusterstats.nuts.check_map_join` (versions from the
+    codes). NUTS 3 codes, which the correspondences do not cover, must each be a region of the
+    map, and their NUTS 2 parents are checked the same way. Raises
+    :class:`clusterstats.nuts.NotComparableError` naming the regions that would be dropped.
+    """
+    codes, map_codes = [str(c) for c in codes], [str(c) for c in map_codes]
+    if level == "nuts2":
+        return nuts.check_map_join(codes, map_codes, map_year, country, what="the NUTS 2 LQ map")
+    lost = sorted(set(codes) - set(map_codes))
+    if lost:
+        raise nuts.NotComparableError(f"the NUTS 3 LQ map refused: districts {', '.join(lost)} are not "
+                                      f"regions of the NUTS {map_year} geometries")
+    text = nuts.check_map_join(nuts.nuts2_parent(codes), nuts.nuts2_parent(map_codes), map_year,
+                               country, what="the NUTS 3 LQ map")
+    return text + "; NUTS 3 districts matched by code"

@@ -47,7 +47,7 @@ from typing import Any, Callable, Mapping
 import numpy as np
 import pandas as pd
 
-from .. import registry
+from .. import nuts, registry
 from ..context import RunContext
 from ..hypothesis import Evidence, Hypothesis
 from ..provenance import atomic_write_text
@@ -723,15 +723,14 @@ def map_rd_intensity(width: str = "single", year: int = 2016, country: str = "BG
     vals = pd.DataFrame({"geo": d["geo"].astype(str).to_numpy(), "value": d["value"].to_numpy(),
                          "flag": d["flag"].astype(object).where(d["flag"].notna(), None).to_numpy()})
     gdf = maps.load_nuts(2, country, nuts_year)
-    outside = sorted(set(vals["geo"]) - set(gdf["NUTS_ID"]))
-    vals = vals[vals["geo"].isin(gdf["NUTS_ID"])].reset_index(drop=True)
+    # refuses (naming them) regions of the data that the geometries' version does not have
+    versions = nuts.check_map_join(vals["geo"], gdf["NUTS_ID"], nuts_year, country,
+                                   what=f"the tgs00042 map of {country} {year}")
     fig, ax = maps.new_map_figure(gdf, width)
     labels = _map_labels(fig)
     src = _snapshot_source(t, filters={"sectperf": "TOTAL", "unit": "PC_GDP", "time": str(year)})
     note = (f"Source: Eurostat tgs00042 (GERD, all sectors, % of GDP), {year}, file recorded "
-            f"{src.get('vintage')} (later revisions included)")
-    if outside:
-        note += f"; codes not in NUTS {nuts_year}, not shown: {', '.join(outside)}"
+            f"{src.get('vintage')} (later revisions included); {versions}")
     m = maps.choropleth(ax, gdf, vals, unit="% of GDP", label=f"GERD {year}", source=note,
                         flag="flag", labels=labels)
     plotted = m.data.assign(year=year, unit="PC_GDP")
@@ -762,12 +761,14 @@ def map_clusters(width: str = "single", cluster_table: pd.DataFrame | None = Non
 
     vals = clusters_per_region(cluster_table)
     gdf = maps.load_nuts(2, "BG", nuts_year)
+    versions = nuts.check_map_join(vals["geo"], gdf["NUTS_ID"], nuts_year, "BG",
+                                   what="the cluster map")
     fig, ax = maps.new_map_figure(gdf, width)
     labels = _map_labels(fig)
     a = vals.attrs
     note = (f"Source: {GUIDE}, BSMEPA annex (data of {GUIDE_DATA_DATE}); the {a['clusters']} printed "
             f"rows, {a['without_seat']} without a seat not shown; a two-town seat counts in its first "
-            "town's region; 19 rows missing from the guide's text")
+            f"town's region; 19 rows missing from the guide's text; {versions}")
     m = maps.choropleth(ax, gdf, vals, unit="number", label="Clusters", source=note,
                         labels=labels, value_format="{:.0f}", cmap="cividis")
     return fig, _finish(m.data, [REGISTRY_SOURCE, maps.gisco_source(gdf)], GUIDE_DATA_DATE)

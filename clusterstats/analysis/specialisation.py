@@ -26,8 +26,14 @@ declared rules judge): ``C09.ict_most`` (ICT's lead over the next label, bounded
 missing from the guide's text; rule ``interval_inside``), ``C09.branch`` (the permutation test,
 rule ``one_sided``; the LQ-share tests are sensitivity rows) and ``C09.knowledge`` (not
 testable). Runs with another level, indicator, year or mapping confidence (:data:`CHOICES`) are
-sensitivity runs. The NUTS version of each LQ input is in the rows' caveats
-(:data:`LQ_NUTS_VERSIONS`).
+sensitivity runs.
+
+NUTS versions (issue 12): each LQ input's NUTS 2 version is derived from its codes
+(:func:`clusterstats.nuts.match_version`); base and seats are summed onto the coarsest common
+partition before the LQ is computed, and a comparison that would lose the region with the most
+clusters or most regions is refused (:func:`harmonise_lq_inputs`). The derived versions are in the
+rows' caveats (:func:`lq_nuts_versions`). Bulgaria's NUTS 2 codes are the same in every version
+since 2010, so the partition is the identity.
 
 What the data cannot show: the groups are broad (all manufacturing is one group B-E), the
 business-demography data cover employer enterprises only, Sofia and Plovdiv dominate the seats,
@@ -40,7 +46,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .. import registry
+from .. import nuts, registry
 from ..params import ParameterError, check_alpha, check_choice
 from ..snapshot import load_snapshot
 from ..stats.association import binomial_share_test
@@ -77,18 +83,8 @@ LFS_LAST_YEAR = 2015
 CONFIDENCE = ("high", "medium", "low", "none")
 MAP_FILE = "sector_nace_map.csv"
 SOURCE_GUIDE = "Good Practices Guide on Clusters and Technology Transfers - Bulgaria (2018), BSMEPA annex"
-_SEATS = "NUTS codes of NSI EKATTE (data as of 2024; NUTS 2021)"
-#: the NUTS version of each location-quotient input, by level (issue 12: NUTS version
-#: harmonisation will read these); Bulgaria's NUTS 2 and 3 codes are the same in NUTS 2013,
-#: 2016 and 2021
-LQ_NUTS_VERSIONS = {
-    "nuts3": {"cluster seats": _SEATS,
-              "Eurostat bd_enace2_r3": "geo codes as published (extract of 19.04.2021; NUTS "
-                                       "version not stated in the file)"},
-    "nuts2": {"cluster seats": _SEATS,
-              "Eurostat lfst_r_lfe2en2": "geo codes as published in the 2017 bulk file (NUTS "
-                                         "version not stated in the file; NUTS 2013 was in force)"},
-}
+NUTS3_NOTE = ("NUTS 3 districts: matched by code (the NUTS correspondences cover NUTS 2 only); "
+              "their NUTS 2 parents (by code) checked across versions")
 
 
 # ------------------------------------------------------------------------------------------------
@@ -154,9 +150,10 @@ def cluster_sectors(sector_map: pd.DataFrame | None = None) -> pd.DataFrame:
 # ------------------------------------------------------------------------------------------------
 # location quotients
 # ------------------------------------------------------------------------------------------------
-def lq_table(level: str = "nuts3", year: int = 2016, indicator: str = "V16911",
-             ci_level: float = 0.95) -> tuple[pd.DataFrame, pd.DataFrame, int, list[str]]:
-    """LQ by region x NACE group: (lq frame, snapshot used, year used, notes).
+def lq_base(level: str = "nuts3", year: int = 2016, indicator: str = "V16911"
+            ) -> tuple[pd.DataFrame, pd.DataFrame, int, list[str]]:
+    """The LQ base by region x NACE group: (long frame region/sector/value, snapshot used, year
+    used, notes).
 
     nuts3: bd_enace2_r3 ``indicator``, the 10 groups (which add up to the total exactly, checked).
     nuts2: lfst_r_lfe2en2, employed aged 15+, thousands; unpublished cells, L and 'no response'
@@ -180,8 +177,7 @@ def lq_table(level: str = "nuts3", year: int = 2016, indicator: str = "V16911",
                              f"{BD_TOTAL} (largest gap {gap})")
         long = wide[BD_GROUPS].stack().rename("value").reset_index()
         long.columns = ["region", "sector", "value"]
-        lq = location_quotient(long, ci_level=ci_level)
-        return lq, bd, year, notes
+        return long, bd, year, notes
     lfs = load_snapshot("lfst_r_lfe2en2")
     years = sorted(lfs["time"].astype(int).unique())
     used = min(year, LFS_LAST_YEAR)
@@ -206,8 +202,82 @@ def lq_table(level: str = "nuts3", year: int = 2016, indicator: str = "V16911",
                                    observed=True)["TOTAL"] - published.sum(axis=1)).clip(lower=0)
     long = wide.stack().dropna().rename("value").reset_index()
     long.columns = ["region", "sector", "value"]
-    lq = location_quotient(long, ci_level=None)
-    return lq, lfs, used, notes
+    return long, lfs, used, notes
+
+
+def lq_table(level: str = "nuts3", year: int = 2016, indicator: str = "V16911",
+             ci_level: float = 0.95) -> tuple[pd.DataFrame, pd.DataFrame, int, list[str]]:
+    """LQ by region x NACE group on the published codes: (lq frame, snapshot used, year used,
+    notes); :func:`lq_base` gives the inputs, :func:`harmonise_lq_inputs` their NUTS partition."""
+    long, frame, used, notes = lq_base(level, year, indicator)
+    return location_quotient(long, ci_level=ci_level if level == "nuts3" else None), frame, used, notes
+
+
+def harmonise_lq_inputs(long: pd.DataFrame, units: pd.DataFrame, base_name: str, level: str = "nuts2",
+                        country: str = "BG") -> tuple[pd.DataFrame, pd.DataFrame, dict[str, str]]:
+    """Bring the LQ base (``region, sector, value``) and the cluster seats (``units.region``)
+    onto one NUTS partition before any LQ is computed.
+
+    Parameters
+    ----------
+    long : DataFrame
+        Additive base (employment, enterprises) by region and sector.
+    units : DataFrame
+        One row per cluster with its ``region``.
+    base_name : str
+        The base's name in the NUTS version lines and refusals.
+    level : {"nuts2", "nuts3"}
+    country : str
+
+    Returns
+    -------
+    (long, units, versions)
+        ``long`` summed over the units of the common partition (``region`` = unit id), ``units``
+        with ``region`` mapped to the unit (clusters in excluded units left out), and one line
+        per input naming the NUTS versions its codes fit (derived, never typed).
+
+    Raises
+    ------
+    clusterstats.nuts.NotComparableError
+        The region with the most clusters or a majority of regions cannot be compared; at
+        ``nuts3``, a seat district that is not a region of the base.
+
+    Notes
+    -----
+    Versions from the codes (:func:`clusterstats.nuts.match_version`), sums over the coarsest
+    common partition (:func:`clusterstats.nuts.align_inputs`, :func:`clusterstats.nuts.harmonise`);
+    the LQ (Isard 1960) is then computed from the harmonised sums. NUTS 3 codes are not covered
+    by the correspondences: at ``nuts3`` their NUTS 2 parents are aligned and the districts
+    matched by code.
+    """
+    seats = units.groupby("region").size().astype(float)
+    totals = long.groupby("region")["value"].sum()
+    if level == "nuts3":
+        lost = sorted(set(units["region"]) - set(long["region"]))
+        if lost:
+            raise nuts.NotComparableError(f"the NUTS 3 LQs refused: seat districts {lost} are not "
+                                          f"regions of {base_name}")
+        seats = seats.groupby(nuts.nuts2_parent(seats.index)).sum()
+        totals = totals.groupby(nuts.nuts2_parent(totals.index)).sum()
+    aligned = nuts.align_inputs({"cluster seats": seats, base_name: totals}, country,
+                                leader=str(seats.idxmax()), zero_fill=("cluster seats",),
+                                what=f"the {level.upper()} location quotients")
+    versions = nuts.describe_versions(aligned)
+    if level == "nuts3":
+        return long, units, {**versions, "NUTS 3": NUTS3_NOTE}
+    part, ok = aligned.partition, set(aligned.values[base_name].index)
+    h = nuts.harmonise(long.rename(columns={"region": "geo"})[["geo", "sector", "value"]],
+                       aligned.versions[base_name], part, other_versions="drop").data
+    long_u = h.loc[h["unit_id"].isin(ok), ["unit_id", "sector", "value"]].rename(columns={"unit_id": "region"})
+    to_unit = part[part["version"] == aligned.versions["cluster seats"]].set_index("code")["unit_id"]
+    units_u = units.assign(region=units["region"].map(to_unit))
+    units_u = units_u[units_u["region"].isin(ok)].copy()
+    units_u.attrs = dict(units.attrs, outside=len(units) - len(units_u))
+    # keep the base's row order (for Bulgaria the result is then the input, row for row)
+    base_unit = part[part["version"] == aligned.versions[base_name]].set_index("code")["unit_id"]
+    keys = pd.unique(pd.Series(list(zip(long["region"].astype(str).map(base_unit), long["sector"].astype(str)))))
+    long_u = long_u.set_index(["region", "sector"]).reindex(keys).dropna().reset_index()
+    return long_u, units_u, versions
 
 
 # ------------------------------------------------------------------------------------------------
@@ -353,8 +423,7 @@ def knowledge_row(role: str) -> pd.DataFrame:
               "tell high- from low-tech manufacturing"))])
 
 
-def _caveats(n_units: int, n_all: int, level: str, year_used: int, indicator: str) -> str:
-    versions = LQ_NUTS_VERSIONS[level]
+def _caveats(n_units: int, n_all: int, level: str, versions: dict[str, str]) -> str:
     return "; ".join([
         f"{n_units} of {n_all} printed BSMEPA clusters have both a seat and a mappable sector",
         registry.bsmepa_coverage()["text"],
@@ -362,7 +431,8 @@ def _caveats(n_units: int, n_all: int, level: str, year_used: int, indicator: st
         "first-listed seat town used for two-town seats; a seat is not where members work",
         "employer enterprises of the business economy only" if level == "nuts3" else
         "LFS survey estimates, some cells unpublished or of low reliability",
-        "NUTS versions of the LQ inputs: " + "; ".join(f"{k}: {v}" for k, v in versions.items()),
+        "NUTS versions of the LQ inputs (derived from their codes): "
+        + "; ".join(f"{k}: {v}" for k, v in versions.items()),
     ])
 
 
@@ -402,6 +472,37 @@ NARRATIVE = """\
 """
 
 
+def base_name(level: str, indicator: str) -> str:
+    """The LQ base's name in the NUTS version lines."""
+    return f"Eurostat bd_enace2_r3 {indicator}" if level == "nuts3" else "Eurostat lfst_r_lfe2en2"
+
+
+def harmonised_lq(cs: pd.DataFrame, p: dict):
+    """The LQ table on the inputs' common NUTS partition and the clusters that enter the tests:
+    (lq, units, snapshot, year used, notes, NUTS version lines)."""
+    long, frame, year_used, notes = lq_base(p["level"], p["year"], p["indicator"])
+    units = cluster_units(cs, p["level"], p["min_confidence"])
+    long, units, versions = harmonise_lq_inputs(long, units, base_name(p["level"], p["indicator"]),
+                                                p["level"])
+    if units.attrs.get("outside"):
+        notes = notes + [f"{units.attrs['outside']} clusters seated in regions that cannot be "
+                         "compared across NUTS versions are left out"]
+    ci = 1 - p["alpha"] if p["level"] == "nuts3" else None
+    return location_quotient(long, ci_level=ci), units, frame, year_used, notes, versions
+
+
+def lq_nuts_versions(level: str = "nuts3", year: int = 2016, indicator: str = "V16911",
+                     min_confidence: str = "low") -> dict[str, str]:
+    """The NUTS version of each LQ input, derived from its codes (``LQ_NUTS_VERSIONS`` is this
+    function)."""
+    p = dict(level=level, year=year, indicator=indicator, min_confidence=min_confidence, alpha=0.05)
+    return harmonised_lq(cluster_sectors(), p)[-1]
+
+
+#: kept name (issue 12 replaced the hand-written dict): the derived NUTS versions of the LQ inputs
+LQ_NUTS_VERSIONS = lq_nuts_versions
+
+
 class SpecialisationHypothesis(Hypothesis):
     """H9: do clusters sit where their branch is specialised, and does ICT lead? (claim C09)"""
 
@@ -415,9 +516,8 @@ class SpecialisationHypothesis(Hypothesis):
 
     def compute(self, ctx: RunContext) -> Evidence:
         p, role = ctx.parameters, _role(ctx)
-        lq, frame, year_used, lq_notes = lq_table(p["level"], p["year"], p["indicator"], 1 - p["alpha"])
         cs = cluster_sectors()
-        units = cluster_units(cs, p["level"], p["min_confidence"])
+        lq, units, frame, year_used, lq_notes, versions = harmonised_lq(cs, p)
         missing = len(registry.bsmepa_coverage()["missing"])
         rows = pd.concat([branch_rows(units, lq, p, role), ict_rows(cs, missing, role),
                           knowledge_row(role)], ignore_index=True)
@@ -430,7 +530,7 @@ class SpecialisationHypothesis(Hypothesis):
         sources = [SOURCE_GUIDE, "data/registry/sector_nace_map.csv (reviewed mapping)", data_name]
         vintage = snapshot_vintage([frame])
         rows = finish_rows(rows, hypothesis=HYPOTHESIS, notebook=NOTEBOOK, parameters=p,
-                           caveats=_caveats(len(units), len(cs), p["level"], year_used, p["indicator"]),
+                           caveats=_caveats(len(units), len(cs), p["level"], versions),
                            data_sources="; ".join(sources), data_vintage=vintage, run_id=ctx.name)
         counts = units.groupby(["region", "sector"]).size().rename("clusters").reset_index()
         lq_with = lq.merge(counts, on=["region", "sector"], how="left")
@@ -439,7 +539,7 @@ class SpecialisationHypothesis(Hypothesis):
                         notes=_notes(units, len(cs), p, lq_notes), sources=sources,
                         vintage=vintage, parameters=p,
                         values={"year_used": year_used, "role": role,
-                                "nuts_versions": LQ_NUTS_VERSIONS[p["level"]]},
+                                "nuts_versions": versions},
                         models={"parameters": p, "year_used": year_used})
 
     def figures(self, evidence: Evidence) -> dict:
