@@ -130,6 +130,11 @@ def _gdp_frame(name: str) -> pd.DataFrame:
 
 
 def _gdp_vintage(years: list[int], country: str | None = None, year: int | None = None) -> str:
+    return _gdp_vintage_cached(tuple(int(y) for y in years), country, year)
+
+
+@lru_cache(maxsize=1024)
+def _gdp_vintage_cached(years: tuple[int, ...], country: str | None, year: int | None) -> str:
     """The one GDP source for the whole series (never two at once): the one with the most of the
     country's regions in ``year``, then the most region-years in ``years``; ties go to the
     earlier entry of :data:`GDP_VINTAGES` (the newest Eurostat vintage first, the 2020 extract of
@@ -150,9 +155,9 @@ def _gdp_vintage(years: list[int], country: str | None = None, year: int | None 
     return best
 
 
-def _total_inputs(country: str, base: pd.DataFrame, year: int | None):
+def _total_inputs(country: str, base: pd.DataFrame, year: int | None, vintage: str | None = None):
     """GDP (one vintage) and population rows of ``country``, and the notes/frames they add."""
-    vintage = _gdp_vintage(sorted(base["year"].unique()), country, year)
+    vintage = vintage or _gdp_vintage(sorted(base["year"].unique()), country, year)
     graw = _gdp_frame(vintage)
     gdp = _nuts2(graw[graw["unit"].astype(str) == "MIO_EUR"], country)[["geo", "year", "value"]]
     pop_raw = _load("demo_r_pjanaggr3")
@@ -162,12 +167,13 @@ def _total_inputs(country: str, base: pd.DataFrame, year: int | None):
     return vintage, gdp, pop, [graw, pop_raw], note
 
 
-def _total_panel(country: str, unit: str, base: pd.DataFrame, year: int | None):
+def _total_panel(country: str, unit: str, base: pd.DataFrame, year: int | None,
+                 vintage: str | None = None):
     """tgs00042 with GDP and population on the coarsest common partition of their NUTS versions.
 
     Returns (data, dropped, frames, notes); ``geo`` is the harmonised unit's id (an unchanged
     region keeps its code; HU10 stands for HU10 = HU11 + HU12)."""
-    vintage, gdp, pop, frames, note = _total_inputs(country, base, year)
+    vintage, gdp, pop, frames, note = _total_inputs(country, base, year, vintage)
     v_rd = _series_versions("tgs00042", country)
     v_gdp = _series_versions(vintage, country)
     v_pop = _series_versions("demo_r_pjanaggr3", country)
@@ -206,9 +212,11 @@ _TOTAL_CACHE: dict = {}
 
 def _total_parts(country: str, years, year, base: pd.DataFrame):
     """:func:`_total_panel` once per (country, years, year) and process; returns copies."""
-    key = (country, years, year)
+    # the analysis year only chooses the GDP vintage: years that choose the same one share it
+    vintage = _gdp_vintage(sorted(base["year"].unique()), country, year)
+    key = (country, years, vintage)
     if key not in _TOTAL_CACHE:
-        _TOTAL_CACHE[key] = _total_panel(country, "total", base, year)
+        _TOTAL_CACHE[key] = _total_panel(country, "total", base, year, vintage)
     data, dropped, frames, notes = _TOTAL_CACHE[key]
     return data.copy(), dropped.copy(), list(frames), list(notes)
 
@@ -439,6 +447,11 @@ def _caveat(panel: Panel, year: int | None = None) -> str:
     n = sub["geo"].nunique()
     parts.append(f"{n} regions: descriptive, the regions are the whole population")
     return "; ".join(parts)
+
+
+def source_list(frames) -> list[str]:
+    """'Eurostat <dataset> (vintage ...)' for each snapshot frame, once each, in order."""
+    return _sources(frames)
 
 
 def _sources(frames) -> list[str]:
@@ -723,11 +736,16 @@ def year_coverage(panel: Panel) -> pd.DataFrame:
 def complete_years(country: str, unit: str, year: int | None = None) -> list[int]:
     """Years in which every (harmonised) region of ``country`` with data has every input of
     ``unit`` (:func:`year_coverage`); ``year`` guides the GDP vintage as in :func:`regional_panel`."""
+    return list(_complete_years(country, unit, year))
+
+
+@lru_cache(maxsize=1024)
+def _complete_years(country: str, unit: str, year: int | None) -> tuple[int, ...]:
     try:
         cov = year_coverage(regional_panel(country, unit, year=year))
     except ParameterError:
-        return []
-    return [int(y) for y in cov.loc[cov["complete"], "year"]]
+        return ()
+    return tuple(int(y) for y in cov.loc[cov["complete"], "year"])
 
 
 def nearest_complete_year(country: str, unit: str, target: int = 2016) -> int:
@@ -764,6 +782,18 @@ def c12_rows(ratios: pd.DataFrame, by_unit: dict[str, Panel], p: dict) -> list[d
             ratio_min=lo, ratio_max=hi, range_min=lo, range_max=hi, leader=lead, unit_code=u,
             year=year, note="statistic = the largest ratio; exact values over all regions, no sampling"))
     return rows
+
+
+def caveat_text(panel: Panel, year: int | None = None) -> str:
+    """The caveats of a row about ``panel`` in ``year``: derived series, dropped region-years
+    with reasons, flags, the number of regions (as the H4 rows carry them)."""
+    return _caveat(panel, year)
+
+
+def half_step(values: pd.Series) -> float:
+    """Half a unit of the last decimal the published values carry (0.005 for two decimals):
+    the rounding bound used for the C13 'together' ratio."""
+    return _half_step(values)
 
 
 def _half_step(values: pd.Series) -> float:
