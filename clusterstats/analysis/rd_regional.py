@@ -171,40 +171,63 @@ def _total_panel(country: str, unit: str, base: pd.DataFrame, year: int | None,
                  vintage: str | None = None):
     """tgs00042 with GDP and population on the coarsest common partition of their NUTS versions.
 
-    Returns (data, dropped, frames, notes); ``geo`` is the harmonised unit's id (an unchanged
-    region keeps its code; HU10 stands for HU10 = HU11 + HU12)."""
+    The partition is built per set of versions met in a year: a ratio or index in one year
+    compares the versions of that year only (Ireland's IE04-IE06 from 2019 on, while 2013-2015
+    are in IE01/IE02), and a trend across years keeps the years that share one region set
+    (:func:`balanced`). Returns (data, dropped, frames, notes); ``geo`` is the harmonised unit's
+    id (an unchanged region keeps its code; HU10 stands for HU10 = HU11 + HU12)."""
     vintage, gdp, pop, frames, note = _total_inputs(country, base, year, vintage)
     v_rd = _series_versions("tgs00042", country)
     v_gdp = _series_versions(vintage, country)
     v_pop = _series_versions("demo_r_pjanaggr3", country)
+    groups: dict[tuple, set] = {}
+    for y in sorted(set(base["year"])):
+        groups.setdefault(tuple(sorted({d[y][0] for d in (v_rd, v_gdp, v_pop) if y in d})), set()).add(y)
+    outs, dropped, texts = [], [], []
+    for used, ys in groups.items():
+        if not used:
+            dropped.append(base[base["year"].isin(ys)][["year", "geo"]].assign(
+                reason="tgs00042: NUTS version of this year not recorded"))
+            continue
+        versions = ", ".join(f"{k} NUTS {v}" for k, v in (
+            ("tgs00042", sorted({v for y, (v, _) in v_rd.items() if y in ys})),
+            (vintage, sorted({v for y, (v, _) in v_gdp.items() if y in ys})),
+            ("population", sorted({v for y, (v, _) in v_pop.items() if y in ys}))))
+        texts.append(f"{_spans(sorted(ys))}: {versions}")
+        outs.append(_harmonised_years(country, [d[d["year"].isin(ys)] for d in (base, gdp, pop)],
+                                      (v_rd, v_gdp, v_pop), used, dropped).assign(nuts_versions=versions))
+    out = pd.concat(outs, ignore_index=True) if outs else pd.DataFrame()
+    if out.empty:
+        raise ParameterError(f"country={country!r}: no tgs00042 region could be placed on a NUTS "
+                             "partition; see data/nuts/series_nuts_versions.csv")
+    notes = [note, "NUTS versions harmonised onto their coarsest common partition, year by year: "
+             + "; ".join(texts)]
+    gone = pd.concat(dropped, ignore_index=True) if dropped else pd.DataFrame(columns=["year", "geo", "reason"])
+    return out, gone, frames, notes
+
+
+def _harmonised_years(country: str, frames: list[pd.DataFrame], versions: tuple, used: tuple,
+                      dropped: list) -> pd.DataFrame:
+    """tgs00042, GDP and population of some years, all in the NUTS versions ``used``, on their
+    coarsest common partition: GERD per unit, GDP and population summed over its members."""
+    base, gdp, pop = frames
+    v_rd, v_gdp, v_pop = versions
+    part = nuts.common_partition(list(used), country)
+    gdp_u = _harmonise_additive(gdp, v_gdp, part, "GDP", dropped).set_index(["unit_id", "year"])["value"]
+    pop_u = _harmonise_additive(pop, v_pop, part, "population", dropped).set_index(["unit_id", "year"])["value"]
     yrs = set(base["year"])
-    used = {v for d in (v_rd, v_gdp, v_pop) for y, (v, _) in d.items() if y in yrs}
-    part = nuts.common_partition(sorted(used), country)
-    dropped: list = []
-    gdp_u = _harmonise_additive(gdp[gdp["year"].isin(yrs)], v_gdp, part, "GDP", dropped)
-    pop_u = _harmonise_additive(pop[pop["year"].isin(yrs)], v_pop, part, "population", dropped)
-    gdp_u = gdp_u.set_index(["unit_id", "year"])["value"]
-    pop_u = pop_u.set_index(["unit_id", "year"])["value"]
     same = {y for y in yrs if y in v_gdp and y in v_rd and v_gdp[y][0] == v_rd[y][0]}
     gdp_codes = gdp[gdp["year"].isin(same)].set_index(["geo", "year"])["value"]
     out = _unit_intensity(base, gdp_codes, gdp_u, v_rd, part, dropped)
     if out.empty:
-        raise ParameterError(f"country={country!r}: no tgs00042 region could be placed on a NUTS "
-                             "partition; see data/nuts/series_nuts_versions.csv")
+        return out
     dropped += _missing_rd(out, gdp_u, pop_u)
     key = list(zip(out["geo"], out["year"]))
     out["gdp_mio_eur"] = [gdp_u.get(k, np.nan) for k in key]
     out["population"] = [pop_u.get(k, np.nan) for k in key]
     out["pc_gdp"] = out["pc_published"].where(out["pc_published"].notna(),
                                               100.0 * out["gerd"] / out["gdp_mio_eur"])
-    versions = ", ".join(f"{k} NUTS {v}" for k, v in (
-        ("tgs00042", sorted({v for y, (v, _) in v_rd.items() if y in yrs})),
-        (vintage, sorted({v for y, (v, _) in v_gdp.items() if y in yrs})),
-        ("population", sorted({v for y, (v, _) in v_pop.items() if y in yrs}))))
-    out["nuts_versions"] = versions
-    notes = [note, f"NUTS versions harmonised onto their coarsest common partition: {versions}"]
-    gone = pd.concat(dropped, ignore_index=True) if dropped else pd.DataFrame(columns=["year", "geo", "reason"])
-    return out, gone, frames, notes
+    return out
 
 
 _TOTAL_CACHE: dict = {}
