@@ -1250,7 +1250,8 @@ def figure_map(analysis, nuts_year: int = 2021):
     vals = p[p["year"] == params["year"]]
     gdf, notes = harmonised_map(vals, gdf, nuts_year=nuts_year)
     outside = sorted(set(vals["geo"]) - set(gdf["NUTS_ID"]))
-    vals = vals[vals["geo"].isin(gdf["NUTS_ID"])][["geo", "value", "flag", "label", "nuts_versions"]]
+    vals = vals[vals["geo"].isin(gdf["NUTS_ID"])][["geo", "value", "flag", "label", "members",
+                                                    "nuts_version", "nuts_versions"]]
     vals = vals.reset_index(drop=True)
     fig, ax = maps.new_map_figure(gdf)
     src = f"Source: Eurostat tgs00042, {params['year']} ({vals['nuts_versions'].iloc[0] if len(vals) else ''}); NUTS {nuts_year} boundaries."
