@@ -308,7 +308,8 @@ def figure_disparity(evidence):
     p = evidence.parameters
     t = evidence.tables["panel"]
     units = [u for u in h4.UNITS if u in set(t["unit_code"])]
-    fig, axes = cf.new_figure("double", 235, nrows=2, ncols=len(units), squeeze=False)
+    # landscape: five units side by side, each with country labels that name year and NUTS version
+    fig, axes = cf.new_figure(250, 235, nrows=2, ncols=len(units), squeeze=False)
     for j, u in enumerate(units):
         for i, m in enumerate(MEASURES):
             ax = axes[i][j]
@@ -316,10 +317,15 @@ def figure_disparity(evidence):
             ax.set_title(f"{u}" + (" (derived)" if u in ("MIO_EUR", "EUR_HAB") else ""), fontsize=6)
             ax.tick_params(axis="x", labelsize=5)
             cf.set_xlabel(ax, "Leader / others" if i == 0 else "Theil T",
-                          "ratio, log" if i == 0 else f"index; {h4.LEVEL_TEXT[u]}", fontsize=5)
+                          "ratio, log" if i == 0 else ("index; % of GDP" if u == "PC_GDP"
+                                                       else "index; EUR/inhabitant"), fontsize=5)
     fig.suptitle(f"Regional R&D disparity across the EU, NUTS 2, near {p['year']}: "
                  f"{p['highlight']} highlighted", fontsize=8)
-    cf.add_source_note(fig, "Source: " + "; ".join(evidence.sources) + ". Harmonised NUTS 2 units "
+    src = evidence.sources
+    # two sources a line: the line-wrapping estimate of add_source_note undercounts long
+    # dataset names with underscores
+    lines = ["; ".join(src[i:i + 2]) for i in range(0, len(src), 2)]
+    cf.add_source_note(fig, "Source: " + ";\n".join(lines) + ".\nHarmonised NUTS 2 units "
                        "(clusterstats.nuts). Interval: rounding bounds of the published values; grey: "
                        "leader / each other region. Each country in the year named on its label.")
     data = t[["country", "unit_code", "test", "year", "year_choice", "leader", "n", "effect", "ci_low",
