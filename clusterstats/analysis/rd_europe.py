@@ -252,7 +252,8 @@ def compute_evidence(p: dict, run_id: str | None = None) -> Evidence:
     countries = p["countries"] or eu_countries()
     rows, used, skipped, frames = panel_rows(countries, p["year"])
     table = pd.DataFrame(rows)
-    rows += placement_rows(table, p["highlight"]) if len(table) else []
+    # the placement first: the verdict report lists C12's descriptive rows in table order
+    rows = (placement_rows(table, p["highlight"]) if len(table) else []) + rows
     vintage = snapshot_vintage(frames)
     sources = h4.source_list(frames)
     rows_df = finish_rows(rows, hypothesis="H4", notebook=NOTEBOOK, parameters=p,
