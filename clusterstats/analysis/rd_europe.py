@@ -27,6 +27,10 @@ Per country and unit
   ``ratio_max``.
 * **Theil T**, population-weighted, of the level H4 uses (% of GDP, or EUR per inhabitant):
   a population statistic of all regions, no interval.
+* **NUTS version named.** The version of the country's R&D data in that year, as
+  ``data/nuts/series_nuts_versions.csv`` records it: the newest version whose code set holds the
+  codes (Bulgaria's codes are the same in every version, so they read "NUTS 2024"), and the units
+  that had to be harmonised with their members.
 * **Placement.** Bulgaria's rank among the countries in each unit and measure (1 = most unequal),
   with the EU median and range.
 
@@ -328,7 +332,8 @@ def figure_disparity(evidence):
     lines = ["; ".join(src[i:i + 2]) for i in range(0, len(src), 2)]
     cf.add_source_note(fig, "Source: " + ";\n".join(lines) + ".\nHarmonised NUTS 2 units "
                        "(clusterstats.nuts). Interval: rounding bounds of the published values; grey: "
-                       "leader / each other region. Each country in the year named on its label.")
+                       "leader / each other region. Each country in the year named on its label, with the newest NUTS "
+                       "version whose codes hold its R&D data.")
     data = t[["country", "unit_code", "test", "year", "year_choice", "leader", "n", "effect", "ci_low",
               "ci_high", "ratio_min", "ratio_max", "nuts_used", "nuts_versions"]].reset_index(drop=True)
     return fig, data
