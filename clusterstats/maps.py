@@ -46,7 +46,7 @@ from ._paths import data_dir, mirror_dir
 from .provenance import sha256_bytes
 
 __all__ = ["NUTS_FILES", "Choropleth", "load_nuts", "gisco_source", "choropleth", "new_map_figure",
-           "GISCO_ATTRIBUTION", "MAP_CRS", "map_crs"]
+           "dissolve_units", "GISCO_ATTRIBUTION", "MAP_CRS", "map_crs"]
 
 #: ETRS89-LAEA Europe: equal-area; Eurostat's projection for European statistical maps.
 MAP_CRS = "EPSG:3035"
@@ -198,6 +198,48 @@ def gisco_source(gdf) -> dict[str, Any]:
     except KeyError:
         raise ValueError("this GeoDataFrame did not come from maps.load_nuts(); record its "
                          "geometry source by hand") from None
+
+
+def dissolve_units(gdf, units: pd.DataFrame, *, unit: str = "unit_id", code: str = "code",
+                   label: str | None = "label"):
+    """Merge regions of ``gdf`` into harmonised units (e.g. HU10 = HU11 + HU12, or PT16+PT18
+    drawn from the NUTS 2021 polygons of PT16 and PT18), one polygon per unit.
+
+    ``units`` has one row per (unit, member code of ``gdf``'s NUTS version). Each unit's members
+    are dissolved into one geometry (geopandas ``dissolve``, a GEOS unary union) whose
+    ``NUTS_ID`` is the unit's id and whose ``NAME_LATN`` is ``units[label]`` (the members, so the
+    map says what was merged; the member names joined when ``label`` is None). Regions that
+    belong to no unit are kept as they are. A code that is not a region of ``gdf``, or that two
+    units claim, raises ValueError naming it. ``attrs`` (the GISCO source) are kept.
+    """
+    import geopandas as gpd
+
+    for col in (unit, code) + ((label,) if label else ()):
+        if col not in units.columns:
+            raise KeyError(f"column {col!r} not in units (columns: {list(units.columns)})")
+    pairs = units[[unit, code] + ([label] if label else [])].drop_duplicates([unit, code])
+    unknown = sorted(set(pairs[code]) - set(gdf["NUTS_ID"]))
+    if unknown:
+        raise ValueError(f"codes {_few(unknown)} are not regions of this map")
+    twice = pairs[pairs[code].duplicated(keep=False)]
+    if len(twice):
+        raise ValueError(f"codes {_few(sorted(set(twice[code])))} belong to several units "
+                         f"({_few(sorted(set(twice[unit])))}); draw them as one unit or leave them out")
+    member = gdf.merge(pairs, left_on="NUTS_ID", right_on=code, how="inner")
+    if label:
+        names = member.groupby(unit)[label].first()
+    else:
+        names = member.groupby(unit)["NAME_LATN"].agg(lambda s: " + ".join(s))
+    merged = member.dissolve(by=unit, aggfunc={"CNTR_CODE": "first", "LEVL_CODE": "first",
+                                               "NUTS_NAME": lambda s: " + ".join(s)})
+    merged = merged.reset_index().rename(columns={unit: "NUTS_ID"})
+    merged["NAME_LATN"] = merged["NUTS_ID"].map(names)
+    rest = gdf[~gdf["NUTS_ID"].isin(pairs[code])]
+    out = gpd.GeoDataFrame(pd.concat([rest, merged[list(rest.columns)]], ignore_index=True),
+                           geometry="geometry", crs=gdf.crs)
+    out = out.sort_values("NUTS_ID").reset_index(drop=True)
+    out.attrs.update(gdf.attrs)
+    return out
 
 
 @dataclass

@@ -12,7 +12,9 @@ set is checked against it **before** any kernel starts:
   (an ``int`` is accepted for a ``float`` default).
 
 An annotation (``alpha: float = 0.05``) wins over the default's type, so ``fail_on: str = None``
-declares a string parameter whose default is ``None``.
+declares a string parameter whose default is ``None``. A union annotation (``year: int | str =
+2016``) declares a parameter of several types: its values are passed on as read (YAML from the
+command line) and the notebook's own check validates them.
 
 **Declared values.** A comment after a parameter declares the values it accepts, so that a bad
 value is refused before any kernel starts (the notebook's own checks still run inside)::
@@ -194,6 +196,8 @@ def read_parameters(notebook: str | Path | Mapping[str, Any]) -> dict[str, Param
             default, typename = ast.unparse(value), "any"
         if isinstance(annotation, ast.Name) and annotation.id in _TYPES:
             typename = annotation.id
+        elif isinstance(annotation, ast.BinOp) and isinstance(annotation.op, ast.BitOr):
+            typename = "any"
         if name in OUTPUT_PARAMETERS and typename == "any":
             typename = "str"
         extra = declared.get(getattr(node, "end_lineno", node.lineno) or node.lineno, {})

@@ -175,24 +175,29 @@ def test_hungary_capital_region_is_harmonised_and_leads():
     assert row["leader"] == "HU10"   # was HU33 at 1.0-4.0x before harmonisation
 
 
-def test_portugal_lisbon_is_harmonised_and_leads():
-    # 2016 GDP for PT16-PT18 is only in the tgs00003 extract (NUTS 2013/2016 codes); the NUTS
-    # 2024 split PT17 = PT1A + PT1B and the redrawn PT16 + PT18 = PT19 + PT1C + PT1D are units
+def test_portugal_lisbon_leads_and_versions_are_harmonised_year_by_year():
+    # Every 2016 input is in NUTS 2021 codes (tgs00042, the tgs00003 GDP extract, population):
+    # PT16, PT17 (Lisbon) and PT18 compare as they are. The partition is built per year from the
+    # versions met in that year; before, the 2024 codes of later years merged PT16+PT18 in 2016 too.
     panel = rd_regional.regional_panel("PT", "MIO_EUR", year=2016)
     d = panel.data[panel.data["year"] == 2016].set_index("geo")
-    assert {"PT17", "PT16+PT18"} <= set(d.index)
-    assert d.loc["PT17", "label"] == "PT17 | PT1A+PT1B"
-    assert not bool(d.loc["PT16+PT18", "exact"])   # a non-additive boundary change, merged
+    assert {"PT16", "PT17", "PT18"} <= set(d.index) and "PT16+PT18" not in d.index
     rd = _csv("tgs00042")
     ex = pd.read_csv(data_dir() / "eurostat" / "tgs00096_tgs00003_nuts2.csv", dtype={"time": str})
-    g = {c: float(ex[(ex.dataset == "tgs00003") & (ex.geo == c) & (ex.time == "2016")]["value"].iloc[0])
-         for c in ("PT16", "PT18")}
-    gerd = sum(_cell(rd, geo=c, time="2016") / 100 * g[c] for c in g)
-    assert d.loc["PT16+PT18", "value"] == pytest.approx(gerd, rel=1e-12)
-    assert d.loc["PT16+PT18", "pc_gdp"] == pytest.approx(100 * gerd / sum(g.values()), rel=1e-12)
+    gdp17 = float(ex[(ex.dataset == "tgs00003") & (ex.geo == "PT17") & (ex.time == "2016")]["value"].iloc[0])
+    assert d.loc["PT17", "value"] == pytest.approx(_cell(rd, geo="PT17", time="2016") / 100 * gdp17, rel=1e-12)
     an = rd_regional.run(country="PT")
     lead = an.rows[(an.rows["test"] == "leader_ratio_range") & (an.rows["unit_code"] == "MIO_EUR")].iloc[0]
     assert lead["leader"] == "PT17"   # Lisbon; was PT11 at 25-63x before harmonisation
+    # from 2022 tgs00042 and population are in NUTS 2024 codes: Lisbon is PT1A + PT1B there
+    late = rd_regional.regional_panel("PT", "PC_GDP", year=2022).data
+    assert {"PT1A", "PT1B"} <= set(late.loc[late["year"] == 2022, "geo"])
+
+
+def test_ireland_compares_its_three_regions_where_the_versions_agree():
+    # IE01+IE02 (NUTS 2013, 2013-2015) and IE04-IE06 (2019 on) only merge where they meet
+    panel = rd_regional.regional_panel("IE", "MIO_EUR", year=2019).data
+    assert sorted(panel.loc[panel["year"] == 2019, "geo"]) == ["IE04", "IE05", "IE06"]
 
 
 def test_leader_excluded_is_refused():

@@ -38,6 +38,16 @@ def test_annotation_and_magics_in_parameters_cell():
                                                        "path": "any"}
 
 
+def test_union_annotation_accepts_either_type():
+    # H4's year: a whole year or "nearest" (issue 12, item 3)
+    declared = read_parameters({"cells": [{"cell_type": "code", "metadata": {"tags": ["parameters"]},
+                                           "source": "year: int | str = 2016\n"}]})
+    assert (declared["year"].type, declared["year"].default) == ("any", 2016)
+    assert validate_parameters({"year": "nearest"}, declared, from_text=True) == {"year": "nearest"}
+    assert validate_parameters({"year": "2018"}, declared, from_text=True) == {"year": 2018}
+    assert validate_parameters({"year": 2018}, declared) == {"year": 2018}
+
+
 def test_cli_strings_are_coerced_to_the_defaults_type():
     declared = read_parameters({"cells": [{"cell_type": "code", "metadata": {"tags": ["parameters"]},
                                            "source": "n = 3\nalpha = 0.05\nok = False\nyears = [2015]\nc = 'BG'"}]})

@@ -130,6 +130,11 @@ def _gdp_frame(name: str) -> pd.DataFrame:
 
 
 def _gdp_vintage(years: list[int], country: str | None = None, year: int | None = None) -> str:
+    return _gdp_vintage_cached(tuple(int(y) for y in years), country, year)
+
+
+@lru_cache(maxsize=1024)
+def _gdp_vintage_cached(years: tuple[int, ...], country: str | None, year: int | None) -> str:
     """The one GDP source for the whole series (never two at once): the one with the most of the
     country's regions in ``year``, then the most region-years in ``years``; ties go to the
     earlier entry of :data:`GDP_VINTAGES` (the newest Eurostat vintage first, the 2020 extract of
@@ -150,9 +155,9 @@ def _gdp_vintage(years: list[int], country: str | None = None, year: int | None 
     return best
 
 
-def _total_inputs(country: str, base: pd.DataFrame, year: int | None):
+def _total_inputs(country: str, base: pd.DataFrame, year: int | None, vintage: str | None = None):
     """GDP (one vintage) and population rows of ``country``, and the notes/frames they add."""
-    vintage = _gdp_vintage(sorted(base["year"].unique()), country, year)
+    vintage = vintage or _gdp_vintage(sorted(base["year"].unique()), country, year)
     graw = _gdp_frame(vintage)
     gdp = _nuts2(graw[graw["unit"].astype(str) == "MIO_EUR"], country)[["geo", "year", "value"]]
     pop_raw = _load("demo_r_pjanaggr3")
@@ -162,42 +167,93 @@ def _total_inputs(country: str, base: pd.DataFrame, year: int | None):
     return vintage, gdp, pop, [graw, pop_raw], note
 
 
-def _total_panel(country: str, unit: str, base: pd.DataFrame, year: int | None):
+def _total_panel(country: str, unit: str, base: pd.DataFrame, year: int | None,
+                 vintage: str | None = None):
     """tgs00042 with GDP and population on the coarsest common partition of their NUTS versions.
 
-    Returns (data, dropped, frames, notes); ``geo`` is the harmonised unit's id (an unchanged
-    region keeps its code; HU10 stands for HU10 = HU11 + HU12)."""
-    vintage, gdp, pop, frames, note = _total_inputs(country, base, year)
+    The partition is built per set of versions met in a year: a ratio or index in one year
+    compares the versions of that year only (Ireland's IE04-IE06 from 2019 on, while 2013-2015
+    are in IE01/IE02), and a trend across years keeps the years that share one region set
+    (:func:`balanced`). Returns (data, dropped, frames, notes); ``geo`` is the harmonised unit's
+    id (an unchanged region keeps its code; HU10 stands for HU10 = HU11 + HU12)."""
+    vintage, gdp, pop, frames, note = _total_inputs(country, base, year, vintage)
     v_rd = _series_versions("tgs00042", country)
     v_gdp = _series_versions(vintage, country)
     v_pop = _series_versions("demo_r_pjanaggr3", country)
+    groups: dict[tuple, set] = {}
+    for y in sorted(set(base["year"])):
+        groups.setdefault(tuple(sorted({d[y][0] for d in (v_rd, v_gdp, v_pop) if y in d})), set()).add(y)
+    outs, dropped, texts = [], [], []
+    for used, ys in groups.items():
+        if not used:
+            dropped.append(base[base["year"].isin(ys)][["year", "geo"]].assign(
+                reason="tgs00042: NUTS version of this year not recorded"))
+            continue
+        versions = ", ".join(f"{k} NUTS {v}" for k, v in (
+            ("tgs00042", sorted({v for y, (v, _) in v_rd.items() if y in ys})),
+            (vintage, sorted({v for y, (v, _) in v_gdp.items() if y in ys})),
+            ("population", sorted({v for y, (v, _) in v_pop.items() if y in ys}))))
+        texts.append(f"{_spans(sorted(ys))}: {versions}")
+        outs.append(_harmonised_years(country, [d[d["year"].isin(ys)] for d in (base, gdp, pop)],
+                                      (v_rd, v_gdp, v_pop), used, dropped).assign(nuts_versions=versions))
+    out = pd.concat(outs, ignore_index=True) if outs else pd.DataFrame()
+    if out.empty:
+        raise ParameterError(f"country={country!r}: no tgs00042 region could be placed on a NUTS "
+                             "partition; see data/nuts/series_nuts_versions.csv")
+    notes = [note, "NUTS versions harmonised onto their coarsest common partition, year by year: "
+             + "; ".join(texts)]
+    gone = pd.concat(dropped, ignore_index=True) if dropped else pd.DataFrame(columns=["year", "geo", "reason"])
+    return out, gone, frames, notes
+
+
+def _harmonised_years(country: str, frames: list[pd.DataFrame], versions: tuple, used: tuple,
+                      dropped: list) -> pd.DataFrame:
+    """tgs00042, GDP and population of some years, all in the NUTS versions ``used``, on their
+    coarsest common partition: GERD per unit, GDP and population summed over its members."""
+    base, gdp, pop = frames
+    v_rd, v_gdp, v_pop = versions
+    part = nuts.common_partition(list(used), country)
+    gdp_u = _harmonise_additive(gdp, v_gdp, part, "GDP", dropped).set_index(["unit_id", "year"])["value"]
+    pop_u = _harmonise_additive(pop, v_pop, part, "population", dropped).set_index(["unit_id", "year"])["value"]
     yrs = set(base["year"])
-    used = {v for d in (v_rd, v_gdp, v_pop) for y, (v, _) in d.items() if y in yrs}
-    part = nuts.common_partition(sorted(used), country)
-    dropped: list = []
-    gdp_u = _harmonise_additive(gdp[gdp["year"].isin(yrs)], v_gdp, part, "GDP", dropped)
-    pop_u = _harmonise_additive(pop[pop["year"].isin(yrs)], v_pop, part, "population", dropped)
-    gdp_u = gdp_u.set_index(["unit_id", "year"])["value"]
-    pop_u = pop_u.set_index(["unit_id", "year"])["value"]
     same = {y for y in yrs if y in v_gdp and y in v_rd and v_gdp[y][0] == v_rd[y][0]}
     gdp_codes = gdp[gdp["year"].isin(same)].set_index(["geo", "year"])["value"]
     out = _unit_intensity(base, gdp_codes, gdp_u, v_rd, part, dropped)
     if out.empty:
-        raise ParameterError(f"country={country!r}: no tgs00042 region could be placed on a NUTS "
-                             "partition; see data/nuts/series_nuts_versions.csv")
+        return out
+    dropped += _missing_rd(out, gdp_u, pop_u)
     key = list(zip(out["geo"], out["year"]))
     out["gdp_mio_eur"] = [gdp_u.get(k, np.nan) for k in key]
     out["population"] = [pop_u.get(k, np.nan) for k in key]
     out["pc_gdp"] = out["pc_published"].where(out["pc_published"].notna(),
                                               100.0 * out["gerd"] / out["gdp_mio_eur"])
-    versions = ", ".join(f"{k} NUTS {v}" for k, v in (
-        ("tgs00042", sorted({v for y, (v, _) in v_rd.items() if y in yrs})),
-        (vintage, sorted({v for y, (v, _) in v_gdp.items() if y in yrs})),
-        ("population", sorted({v for y, (v, _) in v_pop.items() if y in yrs}))))
-    out["nuts_versions"] = versions
-    notes = [note, f"NUTS versions harmonised onto their coarsest common partition: {versions}"]
-    gone = pd.concat(dropped, ignore_index=True) if dropped else pd.DataFrame(columns=["year", "geo", "reason"])
-    return out, gone, frames, notes
+    return out
+
+
+_TOTAL_CACHE: dict = {}
+
+
+def _total_parts(country: str, years, year, base: pd.DataFrame):
+    """:func:`_total_panel` once per (country, years, year) and process; returns copies."""
+    # the analysis year only chooses the GDP vintage: years that choose the same one share it
+    vintage = _gdp_vintage(sorted(base["year"].unique()), country, year)
+    key = (country, years, vintage)
+    if key not in _TOTAL_CACHE:
+        _TOTAL_CACHE[key] = _total_panel(country, "total", base, year, vintage)
+    data, dropped, frames, notes = _TOTAL_CACHE[key]
+    return data.copy(), dropped.copy(), list(frames), list(notes)
+
+
+def _missing_rd(out: pd.DataFrame, gdp_u: pd.Series, pop_u: pd.Series) -> list[pd.DataFrame]:
+    """Units with GDP or population in a year but no tgs00042 value: excluded by name, so the
+    regions compared are never silently fewer than the country's regions in the data."""
+    have = set(zip(out["geo"], out["year"]))
+    seen = sorted(set(gdp_u.index) | set(pop_u.index))
+    gone = [(int(y), g) for g, y in seen if (g, y) not in have]
+    if not gone:
+        return []
+    return [pd.DataFrame({"year": [y for y, _ in gone], "geo": [g for _, g in gone],
+                          "reason": "no tgs00042 value for this unit/year (GDP or population present)"})]
 
 
 def _extract_panel(country: str, unit: str, base: pd.DataFrame):
@@ -214,7 +270,8 @@ def _extract_panel(country: str, unit: str, base: pd.DataFrame):
 
 
 PANEL_COLUMNS = ["geo", "year", "unit", "value", "level", "pc_gdp", "gdp_mio_eur", "population",
-                 "flag", "derived", "formula", "label", "kind", "exact", "members", "nuts_versions"]
+                 "flag", "derived", "formula", "label", "kind", "exact", "members", "nuts_versions",
+                 "nuts_version"]
 
 
 def regional_panel(country: str = "BG", unit: str = "MIO_EUR", regions: list[str] | None = None,
@@ -230,8 +287,21 @@ def regional_panel(country: str = "BG", unit: str = "MIO_EUR", regions: list[str
     partition of the NUTS versions involved (:mod:`clusterstats.nuts`) before any ratio or index;
     a unit-year lacking an input is dropped and listed in ``Panel.dropped`` with the reason.
     ``year`` (the analysis year) guides the choice of the one GDP vintage.
+
+    Built once per process for each argument set (the parameter check, the run and the European
+    panel share it); every call returns a copy, so a caller may modify what it gets.
     """
     check_choice(unit, UNITS, "unit")
+    key = (str(country), unit, tuple(regions) if regions is not None else None,
+           tuple(int(y) for y in years) if years is not None else None,
+           int(year) if year is not None else None)
+    panel = _regional_panel(*key)
+    return Panel(panel.data.copy(), panel.unit, panel.dropped.copy(), list(panel.frames), list(panel.notes))
+
+
+@lru_cache(maxsize=512)
+def _regional_panel(country: str, unit: str, regions: tuple[str, ...] | None,
+                    years: tuple[int, int] | None, year: int | None) -> Panel:
     extract = unit in ("BES_EUR_HAB", "GOV_EUR_HAB")
     raw = _load(("rd_e_gerdreg_bes_eur_hab" if unit == "BES_EUR_HAB" else "rd_e_gerdreg_gov_eur_hab")
                 if extract else "tgs00042")
@@ -245,8 +315,11 @@ def regional_panel(country: str = "BG", unit: str = "MIO_EUR", regions: list[str
         start, end = check_year_range(years[0], years[1], base["year"].unique(), name="years")
         base = base[base["year"].between(start, end)]
     base = base[["geo", "year", "value", "flag"]].assign(flag=lambda d: _flag_text(d["flag"]))
-    data, dropped, frames, notes = (_extract_panel(country, unit, base) if extract
-                                    else _total_panel(country, unit, base, year))
+    if extract:
+        data, dropped, frames, notes = _extract_panel(country, unit, base)
+    else:
+        # the three total-GERD units share one harmonisation of tgs00042, GDP and population
+        data, dropped, frames, notes = _total_parts(country, years, year, base)
     if regions is not None:
         data = data[data["members"].str.split().map(lambda ms: bool(set(ms) & set(regions)))]
     return _finish_panel(data, dropped, unit, [raw] + frames, notes, country)
@@ -271,7 +344,7 @@ def _finish_panel(data, dropped, unit, frames, notes, country) -> Panel:
     if data.empty:
         raise ParameterError(f"country={country!r}, unit={unit}: no region-year has every input "
                              f"({', '.join(needed)}); try another unit or years")
-    dropped = pd.concat([dropped, gone], ignore_index=True)
+    dropped = pd.concat([dropped, gone], ignore_index=True).drop_duplicates(["year", "geo"])
     return Panel(data.sort_values(["year", "geo"]).reset_index(drop=True)[PANEL_COLUMNS], unit,
                  dropped.sort_values(["year", "geo"]).reset_index(drop=True), frames, notes)
 
@@ -399,6 +472,11 @@ def _caveat(panel: Panel, year: int | None = None) -> str:
     return "; ".join(parts)
 
 
+def source_list(frames) -> list[str]:
+    """'Eurostat <dataset> (vintage ...)' for each snapshot frame, once each, in order."""
+    return _sources(frames)
+
+
 def _sources(frames) -> list[str]:
     seen = []
     for f in frames:
@@ -441,14 +519,85 @@ def check_parameters(country: str = "BG", regions=None, years=None, unit: str = 
         if not isinstance(years, (list, tuple)) or len(years) != 2:
             raise ParameterError(f"years must be [start, end] or None, got {years!r}")
         years = check_year_range(years[0], years[1], raw["year"].unique(), name="years")
+    if leader is not None:
+        leader = check_choice(str(leader), sorted(set(raw["geo"])), "leader")
+    year = check_year(country, unit, year, leader)
+    return dict(country=country, regions=regions, years=list(years) if years else None, unit=unit,
+                year=year, leader=leader, alpha=alpha, weight=weight, groups=groups)
+
+
+#: ``year="nearest"`` means the year nearest to this one with complete harmonised data
+NEAREST_TARGET = 2016
+
+
+def _years_hint(country: str, unit: str) -> str:
+    years = complete_years(country, unit)
+    if not years:
+        return f"no year has complete harmonised {unit} data for {country}; try another unit"
+    return (f"years with complete harmonised {unit} data for {country}: {_spans(years)}; "
+            f"or year='nearest'")
+
+
+def _spans(years: list[int]) -> str:
+    """2014-2017, 2019 for [2014, 2015, 2016, 2017, 2019]."""
+    out, start = [], None
+    for i, y in enumerate(years):
+        start = y if start is None else start
+        if i + 1 == len(years) or years[i + 1] != y + 1:
+            out.append(str(y) if y == start else f"{start}-{y}")
+            start = None
+    return ", ".join(out)
+
+
+def check_year(country: str, unit: str, year, leader: str | None = None) -> int | str:
+    """Validate ``year`` for ``country`` in the run's ``unit`` before anything is computed.
+
+    ``"nearest"`` is kept as given (the run resolves it to :func:`nearest_complete_year`; here
+    only its existence is checked). A whole year must have at least two (harmonised) regions in
+    ``unit``, and the regions that could not be made comparable must not include the leader or a
+    majority (:func:`check_coverage`); otherwise ParameterError, with the years that have
+    complete harmonised data. Cheap: the panel it builds is cached and reused by the run.
+    """
+    if isinstance(year, str) and year.strip().lower() == "nearest":
+        nearest_complete_year(country, unit, NEAREST_TARGET)
+        return "nearest"
     try:
         year = int(year)
     except (TypeError, ValueError):
-        raise ParameterError(f"year must be a whole year such as 2016, got {year!r}") from None
-    if leader is not None:
-        leader = check_choice(str(leader), sorted(set(raw["geo"])), "leader")
-    return dict(country=country, regions=regions, years=list(years) if years else None, unit=unit,
-                year=year, leader=leader, alpha=alpha, weight=weight, groups=groups)
+        raise ParameterError(f"year must be a whole year such as 2016 or 'nearest', got {year!r}") from None
+    try:
+        panel = regional_panel(country, unit, year=year)
+    except ParameterError as exc:
+        raise ParameterError(f"year={year}: {exc}") from None
+    sub = panel.data[panel.data["year"] == year]
+    if len(sub) < 2:
+        what = "no" if sub.empty else "only one region with"
+        raise ParameterError(f"year={year}: {what} {unit} data for {country}; "
+                             + _years_hint(country, unit))
+    lead = leader if leader in set(sub["geo"]) else _claim_leader(
+        {"leader": None, "country": country}, sub) or sub.loc[sub["value"].idxmax(), "geo"]
+    try:
+        check_coverage(panel, year, lead)
+    except nuts.NotComparableError as exc:
+        raise ParameterError(f"year={year}: {exc}. " + _years_hint(country, unit)) from None
+    return year
+
+
+def resolve_year(p: dict) -> dict:
+    """``p`` with ``year="nearest"`` replaced by the year it stands for (``year_requested`` keeps
+    what was asked); other parameter sets are returned unchanged."""
+    if p.get("year") != "nearest":
+        return p
+    year = nearest_complete_year(p["country"], p["unit"], NEAREST_TARGET)
+    return dict(p, year=year, year_requested="nearest")
+
+
+def year_caveat(p: dict) -> str:
+    """The sentence every row of a ``year="nearest"`` run carries ('' otherwise)."""
+    if p.get("year_requested") != "nearest":
+        return ""
+    return (f"year {p['year']}: the year nearest to {NEAREST_TARGET} with complete harmonised "
+            f"{p['unit']} data for {p['country']} (year='nearest')")
 
 
 def output_name(parameters: dict, stem: str = NOTEBOOK.removesuffix(".ipynb")) -> str:
@@ -474,7 +623,8 @@ def row_role(unit_code: str, p: dict) -> str:
                      and unit_code == p["unit"] and unit_code in TOTAL_UNITS)
     if not claim_setting:
         return "descriptive"
-    default = unit_code == DEFAULTS["unit"] and p["year"] == DEFAULTS["year"]
+    asked = p.get("year_requested", p["year"])
+    default = unit_code == DEFAULTS["unit"] and asked == DEFAULTS["year"]
     return "primary" if default else "sensitivity"
 
 
@@ -545,9 +695,9 @@ def check_coverage(panel: Panel, year: int, leader: str) -> list[str]:
     among them, or when an excluded unit's published R&D intensity is at least the leader's (it
     could be the real leader)."""
     have = set(panel.data.loc[panel.data["year"] == year, "geo"])
-    gone = panel.dropped[(panel.dropped["year"] == year) & ~panel.dropped["geo"].isin(have)]
-    excluded = sorted(set(gone["geo"]) - {""})
-    why = "; ".join(f"{g}: {gone.loc[gone['geo'] == g, 'reason'].iloc[0]}" for g in excluded)
+    gone = excluded_units(panel, year)
+    excluded = sorted(gone)
+    why = "; ".join(f"{g}: {gone[g]}" for g in excluded)
     what = f"{panel.unit} in {year}"
     if leader in excluded:
         raise nuts.NotComparableError(f"{what} refused: the leading region {leader} cannot be made "
@@ -564,6 +714,74 @@ def check_coverage(panel: Panel, year: int, leader: str) -> list[str]:
         raise nuts.NotComparableError(f"{what} refused: {', '.join(rivals)} cannot be made comparable "
                                       f"and its R&D intensity is at least the leader's. Excluded: {why}")
     return excluded
+
+
+def _codes(text: str) -> set[str]:
+    """Every NUTS code in a unit id or label (``PT16+PT18 | PT19+PT1C+PT1D``)."""
+    return {c for part in str(text).split("|") for c in part.strip().split("+") if c}
+
+
+def excluded_units(panel: Panel, year: int) -> dict[str, str]:
+    """The country's regions (or harmonised units) with data in ``year`` that are not compared,
+    with the reason: ``{geo: reason}``.
+
+    A dropped code that belongs to a unit that is compared (population rows still under HR04
+    while the unit HR04 = HR02 + HR05 + HR06 is compared), or to another excluded unit (NO01 in
+    NO01+NO03+NO04+NO05), is covered by that unit and not counted again."""
+    sub = panel.data[panel.data["year"] == year]
+    have = set(sub["geo"])
+    covered = set().union(*(_codes(t) for t in sub["label"])) if len(sub) else set()
+    gone = panel.dropped[(panel.dropped["year"] == year) & ~panel.dropped["geo"].isin(have)]
+    gone = gone[gone["geo"].astype(str) != ""]
+    merged = {g for g in gone["geo"] if "+" in str(g)}
+    inside = set().union(*(_codes(g) for g in merged)) if merged else set()
+    out = {}
+    for g, reason in zip(gone["geo"], gone["reason"]):
+        if g in covered or (g in inside and g not in merged) or g in out:
+            continue
+        out[g] = reason
+    return out
+
+
+def year_coverage(panel: Panel) -> pd.DataFrame:
+    """Per year: how many (harmonised) regions are compared, how many are excluded, and whether
+    the year is *complete* (at least two regions, none excluded)."""
+    years = sorted(set(panel.data["year"]) | set(panel.dropped["year"].astype(int)))
+    rows = []
+    for y in years:
+        n = int((panel.data["year"] == y).sum())
+        gone = excluded_units(panel, y)
+        rows.append(dict(year=int(y), compared=n, excluded=len(gone),
+                         complete=n >= 2 and not gone))
+    return pd.DataFrame(rows, columns=["year", "compared", "excluded", "complete"])
+
+
+def complete_years(country: str, unit: str, year: int | None = None) -> list[int]:
+    """Years in which every (harmonised) region of ``country`` with data has every input of
+    ``unit`` (:func:`year_coverage`); ``year`` guides the GDP vintage as in :func:`regional_panel`."""
+    return list(_complete_years(country, unit, year))
+
+
+@lru_cache(maxsize=1024)
+def _complete_years(country: str, unit: str, year: int | None) -> tuple[int, ...]:
+    try:
+        cov = year_coverage(regional_panel(country, unit, year=year))
+    except ParameterError:
+        return ()
+    return tuple(int(y) for y in cov.loc[cov["complete"], "year"])
+
+
+def nearest_complete_year(country: str, unit: str, target: int = 2016) -> int:
+    """The year nearest to ``target`` with complete harmonised data in ``unit`` (ties: the
+    earlier year, nearer the guide's data). Each candidate is checked with the GDP vintage that
+    an explicit run of that year would use, so the run finds the same year complete."""
+    candidates = sorted(set(complete_years(country, unit)) | set(complete_years(country, unit, target)),
+                        key=lambda y: (abs(y - target), y))
+    for y in candidates:
+        if y in complete_years(country, unit, y):
+            return y
+    raise ParameterError(f"year='nearest': {country} has no year with complete harmonised {unit} "
+                         "data (every region with every input); try another unit")
 
 
 def c12_rows(ratios: pd.DataFrame, by_unit: dict[str, Panel], p: dict) -> list[dict]:
@@ -587,6 +805,18 @@ def c12_rows(ratios: pd.DataFrame, by_unit: dict[str, Panel], p: dict) -> list[d
             ratio_min=lo, ratio_max=hi, range_min=lo, range_max=hi, leader=lead, unit_code=u,
             year=year, note="statistic = the largest ratio; exact values over all regions, no sampling"))
     return rows
+
+
+def caveat_text(panel: Panel, year: int | None = None) -> str:
+    """The caveats of a row about ``panel`` in ``year``: derived series, dropped region-years
+    with reasons, flags, the number of regions (as the H4 rows carry them)."""
+    return _caveat(panel, year)
+
+
+def half_step(values: pd.Series) -> float:
+    """Half a unit of the last decimal the published values carry (0.005 for two decimals):
+    the rounding bound used for the C13 'together' ratio."""
+    return _half_step(values)
 
 
 def _half_step(values: pd.Series) -> float:
@@ -837,7 +1067,10 @@ class RegionalRDHypothesis(Hypothesis):
 
 def compute_evidence(p: dict, run_id: str | None = None) -> Evidence:
     """The evidence for validated parameters ``p`` (see :meth:`RegionalRDHypothesis.compute`)."""
+    asked, p = p, resolve_year(p)
     by_unit, notes = unit_panels(p)
+    if year_caveat(p):
+        notes.insert(0, year_caveat(p))
     tables: dict[str, pd.DataFrame] = {}
     models: dict = {}
     ratios = ratio_table(by_unit, p, notes)
@@ -850,8 +1083,10 @@ def compute_evidence(p: dict, run_id: str | None = None) -> Evidence:
     notes += panel.notes
     frames = [f for u in by_unit for f in by_unit[u].frames]
     vintage, sources = snapshot_vintage(frames), _sources(frames)
-    rows_df = finish_rows(rows, hypothesis="H4", notebook=NOTEBOOK, parameters=p,
+    rows_df = finish_rows(rows, hypothesis="H4", notebook=NOTEBOOK, parameters=asked,
                           data_sources="; ".join(sources), data_vintage=vintage, run_id=run_id)
+    if year_caveat(p):
+        rows_df["caveats"] = rows_df["caveats"].fillna("").astype(str) + "; " + year_caveat(p)
     return Evidence(rows=rows_df, tables=tables, models=models, notes=notes, sources=sources,
                     vintage=vintage, parameters=dict(p), values=_summary_values(rows_df, p))
 
@@ -861,10 +1096,14 @@ hypothesis = RegionalRDHypothesis()
 
 
 def run(country: str = "BG", regions: list[str] | None = None, years: tuple[int, int] | None = None,
-        unit: str = "MIO_EUR", year: int = 2016, leader: str | None = None, alpha: float = 0.05,
+        unit: str = "MIO_EUR", year: int | str = 2016, leader: str | None = None, alpha: float = 0.05,
         weight: str | None = "population", groups: str | None = "nuts1") -> Evidence:
     """Run H4 (compute and judge, nothing written): leader ratios per unit in ``year``,
     inequality and convergence in ``unit``.
+
+    ``year`` a whole year with data (else ParameterError listing the years with complete
+    harmonised data) or ``"nearest"``: the year nearest to 2016 with complete harmonised data in
+    ``unit``, named in every row's caveats.
 
     ``country`` any country with NUTS 2 rows in tgs00042; ``regions`` restricts to some NUTS 2
     codes; ``years`` = (start, end) for the dispersion trend; ``leader`` = None takes BG41 for
@@ -945,20 +1184,83 @@ def figure_dispersion(analysis):
     return fig, data
 
 
+def map_units(rows: pd.DataFrame, country: str, nuts_year: int = 2021) -> tuple[pd.DataFrame, list[str]]:
+    """Which NUTS ``nuts_year`` regions draw each harmonised unit of one country.
+
+    ``rows`` are panel rows (``geo, label, members, nuts_version``). A unit whose members are
+    not simply its own code in ``nuts_year`` (HU10 = HU11 + HU12; PT16+PT18; a region of an
+    older version) is matched through the coarsest common partition of its version and
+    ``nuts_year`` (:func:`clusterstats.nuts.common_partition`). Returns (pairs ``unit_id, code,
+    label`` for :func:`clusterstats.maps.dissolve_units`, notes naming the units that cannot be
+    drawn: their regions in ``nuts_year`` are shared with another unit).
+    """
+    pairs, notes = [], []
+    for v, sub in rows.groupby("nuts_version"):
+        v = int(v)
+        part = nuts.common_partition([v, nuts_year], country) if v != nuts_year else None
+        for r in sub.itertuples():
+            members = str(r.members).split()
+            if part is None:
+                codes = members
+            else:
+                comps = set(part.loc[(part["version"] == v) & part["code"].isin(members), "unit_id"])
+                codes = sorted(part.loc[(part["version"] == nuts_year) & part["unit_id"].isin(comps), "code"])
+            if codes != [r.geo]:
+                joined = "+".join(codes)
+                text = r.geo if joined == r.geo else f"{r.geo} = {joined}"
+                pairs += [dict(unit_id=r.geo, code=c, label=text) for c in codes]
+    out = pd.DataFrame(pairs, columns=["unit_id", "code", "label"])
+    shared = out[out["code"].duplicated(keep=False)]
+    if len(shared):
+        gone = sorted(set(shared["unit_id"]))
+        notes.append(f"not drawn: {', '.join(gone)} (their NUTS {nuts_year} regions "
+                     f"{', '.join(sorted(set(shared['code'])))} cover several harmonised units)")
+        out = out[~out["unit_id"].isin(gone)]
+    return out.reset_index(drop=True), notes
+
+
+def harmonised_map(vals: pd.DataFrame, gdf, country_of=lambda g: g[:2], nuts_year: int = 2021):
+    """``gdf`` with the harmonised units of ``vals`` (panel rows of one year) dissolved from their
+    NUTS ``nuts_year`` members, and the notes on what could not be drawn (one list)."""
+    from .. import maps
+
+    pairs, notes = [], []
+    for c, sub in vals.groupby(vals["geo"].map(country_of)):
+        p, n = map_units(sub, c, nuts_year)
+        pairs.append(p)
+        notes += n
+    pairs = pd.concat(pairs, ignore_index=True) if pairs else pd.DataFrame(columns=["unit_id", "code", "label"])
+    missing = sorted(set(pairs["code"]) - set(gdf["NUTS_ID"]))
+    if missing:
+        bad = sorted(set(pairs.loc[pairs["code"].isin(missing), "unit_id"]))
+        notes.append(f"not drawn: {', '.join(bad)} (regions {', '.join(missing)} not in the map file)")
+        pairs = pairs[~pairs["unit_id"].isin(bad)]
+    return (maps.dissolve_units(gdf, pairs) if len(pairs) else gdf), notes
+
+
 def figure_map(analysis, nuts_year: int = 2021):
-    """Choropleth of R&D intensity (% of GDP, tgs00042) by NUTS 2 in the analysis year."""
+    """Choropleth of R&D intensity (% of GDP, tgs00042 harmonised) by NUTS 2 in the analysis year;
+    a harmonised unit (HU10 = HU11 + HU12, PT16+PT18) is drawn as its members' dissolved
+    NUTS ``nuts_year`` polygons, labelled with its members."""
     from .. import maps
 
     params = _params(analysis)
     gdf = maps.load_nuts(2, params["country"], nuts_year)
-    p = regional_panel(params["country"], "PC_GDP", params["regions"]).data
-    vals = p[p["year"] == params["year"]][["geo", "value", "flag"]]
+    p = regional_panel(params["country"], "PC_GDP", params["regions"], year=params["year"]).data
+    vals = p[p["year"] == params["year"]]
+    gdf, notes = harmonised_map(vals, gdf, nuts_year=nuts_year)
     outside = sorted(set(vals["geo"]) - set(gdf["NUTS_ID"]))
-    vals = vals[vals["geo"].isin(gdf["NUTS_ID"])].reset_index(drop=True)
+    vals = vals[vals["geo"].isin(gdf["NUTS_ID"])][["geo", "value", "flag", "label", "members",
+                                                    "nuts_version", "nuts_versions"]]
+    vals = vals.reset_index(drop=True)
     fig, ax = maps.new_map_figure(gdf)
-    src = f"Source: Eurostat tgs00042, {params['year']}; NUTS {nuts_year} boundaries."
+    src = f"Source: Eurostat tgs00042, {params['year']} ({vals['nuts_versions'].iloc[0] if len(vals) else ''}); NUTS {nuts_year} boundaries."
+    if len(gdf) != len(maps.load_nuts(2, params["country"], nuts_year)):
+        src += " Harmonised units drawn as their members' merged polygons."
     if outside:
-        src += f" Codes not in NUTS {nuts_year}, not shown: {', '.join(outside)}."
+        src += f" Not shown: {', '.join(outside)}."
+    for n in notes:
+        src += f" {n[0].upper() + n[1:]}."
     maps.choropleth(ax, gdf, vals.assign(flag=vals["flag"].replace("", None)), unit="% of GDP",
                     label="GERD", source=src, flag="flag")
     ax.set_title(f"{params['country']} {params['year']}: R&D intensity by NUTS 2", fontsize=8)
