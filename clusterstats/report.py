@@ -85,7 +85,8 @@ def part_verdicts(table: pd.DataFrame, claim: _claims.Claim) -> list[dict[str, A
         primary = rows[(rows["role"] == "primary") & rows["default_run"]]
         verdicts = sorted(set(primary["verdict"]) - {""})
         verdict = verdicts[0] if len(verdicts) == 1 else ("conflicting rows" if verdicts else NOT_TESTED)
-        others = rows[~((rows["role"] == "primary") & rows["default_run"])]
+        judged = rows["role"].isin(["primary", "sensitivity"])
+        others = rows[judged & ~((rows["role"] == "primary") & rows["default_run"])]
         # a sensitivity run repeats the rows its parameter does not touch: show each finding
         # once, under the first run that has it (the default run's rows come first)
         others = others.sort_values("default_run", ascending=False, kind="stable")
@@ -109,9 +110,22 @@ def summarise_claim(table: pd.DataFrame, claim: _claims.Claim) -> dict[str, Any]
     other = rows[~judged] if by_parts else rows.iloc[0:0]
     same = ["hypothesis", "test", "method", "statistic", "p_value", "effect", "ci_low", "ci_high", "n"]
     legacy = rows if not by_parts else rows.iloc[0:0]
+    other, bulky = _split_bulky(other.drop_duplicates(subset=same))
     return {"claim": claim, "verdict": verdict, "parts": parts if by_parts else [], "n_rows": len(rows),
-            "other": other.drop_duplicates(subset=same),
+            "other": other, "bulky": bulky,
             "legacy": legacy.drop_duplicates(subset=same + ["verdict", "verdict_text"])}
+
+
+#: a descriptive test with more rows than this in one run (one per country, say) is summarised
+#: by a line pointing to results/hypotheses.csv instead of being listed row by row
+MAX_LISTED = 10
+
+
+def _split_bulky(other: pd.DataFrame) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
+    sizes = other.groupby(["run_id", "test"], sort=False)["test"].transform("size")
+    bulky = (other[sizes > MAX_LISTED].groupby(["run_id", "test"], sort=False).size()
+             .reset_index(name="n").to_dict("records"))
+    return other[sizes <= MAX_LISTED], bulky
 
 
 def multiplicity_summary(table: pd.DataFrame, alpha: float = 0.05) -> dict[str, int]:
@@ -240,6 +254,12 @@ Other tests, diagnostics and descriptive numbers (no verdict):
 | {{ r.hypothesis }} | {{ r.run_id|cell }} | {{ (r.test ~ ': ' ~ r.method)|cell }} | {{ r|effect|cell }} | {{ r.p_value|fmt }} | {{ r.n|fmt }} | {{ r.caveats|cell }} |
 {% endfor %}
 {% endif %}
+{% for b in s.bulky %}
+{% if loop.first %}
+
+{% endif %}
+* Also in `results/hypotheses.csv`: {{ b.n }} rows of `{{ b.test }}` from run `{{ b.run_id }}` (one per country or year; see that run's notebook and figures).
+{% endfor %}
 {% if s.legacy|length %}
 
 | hyp. | test | effect (CI) | p | n | verdict | what the data say |
