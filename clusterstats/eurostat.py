@@ -178,7 +178,7 @@ class Client:
     (headers, proxies, certificates; its adapters are not used, see :func:`_send`);
     ``settings`` the transport policy (None: the module-level :data:`settings`).
 
-        >>> client = Client(cache=Cache("/tmp/c"), offline=True)
+        >>> client = Client(cache=Cache(".cache/example"), offline=True)
         >>> get_eurostat("tgs00042", {"geo": "BG41"}, client=client)
     """
 
