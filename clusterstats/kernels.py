@@ -256,7 +256,13 @@ def _become_kernel(request: Mapping[str, Any]) -> None:  # pragma: no cover - fo
         _random.seed()
         if "numpy" in sys.modules:
             sys.modules["numpy"].random.seed()
-        sys.argv = ["ipykernel_launcher", *request["argv"]]
+        # pyplot was imported in the zygote before any IPython shell existed, so the inline
+        # backend never hooked its figure display into one: ask the kernel to set it up, as a
+        # freshly started kernel does, so executed notebooks keep their figures as images
+        argv = list(request["argv"])
+        if not any(a.startswith(("--matplotlib", "--IPKernelApp.matplotlib")) for a in argv):
+            argv.append("--matplotlib=inline")
+        sys.argv = ["ipykernel_launcher", *argv]
         if sys.path and sys.path[0] in ("", os.getcwd()):
             del sys.path[0]
         from ipykernel import kernelapp

@@ -508,3 +508,16 @@ def _default_runs_carry_default_parameters(home):
                     assert params == {k: v for k, v in defaults.items() if k in params}, side
                 checked += 1
     assert checked > 20
+
+
+@pytest.mark.slow
+def test_preloaded_kernels_keep_figures_as_images_in_the_executed_notebook(tmp_path):
+    """pyplot is imported in the zygote before any IPython shell exists; the forked kernel must
+    still hook the inline backend, or executed notebooks (and the site) lose their figures."""
+    nb = ROOT / "notebooks" / "h8_cluster_size.ipynb"
+    code, records = run_batch(nb, [{"n_boot": 999}], tmp_path / "b", progress=False,
+                              print_summary=False)
+    assert code == 0
+    executed = json.loads((tmp_path / "b" / records[0].notebook).read_text())
+    kinds = {k for c in executed["cells"] for o in c.get("outputs", []) for k in o.get("data", {})}
+    assert "image/png" in kinds

@@ -34,7 +34,7 @@ two sector extracts, weighted by population (default), by GDP, or unweighted.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import lru_cache, wraps
 
 import numpy as np
 import pandas as pd
@@ -98,7 +98,35 @@ def _flag_text(series: pd.Series) -> pd.Series:
     return series.astype(object).where(series.notna(), "").astype(str).str.strip()
 
 
-@lru_cache(maxsize=None)
+def _data_key() -> tuple:
+    """Which shipped data the caches below hold: the data folder and its Eurostat manifest's
+    identity, so a run against another snapshot (``CLUSTERSTATS_DATA``) never reuses them."""
+    from .._paths import data_dir
+
+    folder = data_dir()
+    try:
+        st = (folder / "eurostat" / "manifest.json").stat()
+    except OSError:
+        return (str(folder),)
+    return (str(folder), st.st_mtime_ns, st.st_size)
+
+
+def _data_cached(maxsize: int | None):
+    """``lru_cache`` whose key includes :func:`_data_key` (the panels are costly to rebuild, and
+    a process may analyse two snapshots, e.g. ``clusterstats verdicts diff`` tests)."""
+    def decorate(func):
+        cached = lru_cache(maxsize=maxsize)(lambda key, *args: func(*args))
+
+        @wraps(func)
+        def wrapper(*args):
+            return cached(_data_key(), *args)
+
+        wrapper.cache_clear = cached.cache_clear
+        return wrapper
+    return decorate
+
+
+@_data_cached(maxsize=None)
 def _load(name: str) -> pd.DataFrame:
     # cached: one run reads the same snapshot for several units; callers never modify it
     return load_snapshot(name)
@@ -133,7 +161,7 @@ def _gdp_vintage(years: list[int], country: str | None = None, year: int | None 
     return _gdp_vintage_cached(tuple(int(y) for y in years), country, year)
 
 
-@lru_cache(maxsize=1024)
+@_data_cached(maxsize=1024)
 def _gdp_vintage_cached(years: tuple[int, ...], country: str | None, year: int | None) -> str:
     """The one GDP source for the whole series (never two at once): the one with the most of the
     country's regions in ``year``, then the most region-years in ``years``; ties go to the
@@ -237,7 +265,7 @@ def _total_parts(country: str, years, year, base: pd.DataFrame):
     """:func:`_total_panel` once per (country, years, year) and process; returns copies."""
     # the analysis year only chooses the GDP vintage: years that choose the same one share it
     vintage = _gdp_vintage(sorted(base["year"].unique()), country, year)
-    key = (country, years, vintage)
+    key = (_data_key(), country, years, vintage)
     if key not in _TOTAL_CACHE:
         _TOTAL_CACHE[key] = _total_panel(country, "total", base, year, vintage)
     data, dropped, frames, notes = _TOTAL_CACHE[key]
@@ -299,7 +327,7 @@ def regional_panel(country: str = "BG", unit: str = "MIO_EUR", regions: list[str
     return Panel(panel.data.copy(), panel.unit, panel.dropped.copy(), list(panel.frames), list(panel.notes))
 
 
-@lru_cache(maxsize=512)
+@_data_cached(maxsize=512)
 def _regional_panel(country: str, unit: str, regions: tuple[str, ...] | None,
                     years: tuple[int, int] | None, year: int | None) -> Panel:
     extract = unit in ("BES_EUR_HAB", "GOV_EUR_HAB")
@@ -762,7 +790,7 @@ def complete_years(country: str, unit: str, year: int | None = None) -> list[int
     return list(_complete_years(country, unit, year))
 
 
-@lru_cache(maxsize=1024)
+@_data_cached(maxsize=1024)
 def _complete_years(country: str, unit: str, year: int | None) -> tuple[int, ...]:
     try:
         cov = year_coverage(regional_panel(country, unit, year=year))
