@@ -94,6 +94,8 @@ class Hypothesis:
         return self._check(**merged)
 
     def _check(self, **parameters: Any) -> dict[str, Any]:
+        """Validate the complete parameter set; a module sets ``_check = staticmethod(its
+        check_parameters)``. The default accepts every value."""
         return parameters
 
     def context(self, **parameters: Any) -> RunContext:

@@ -446,8 +446,7 @@ class ConcentrationHypothesis(Hypothesis):
     title = "Are more than half of the clusters seated in Sofia?"
     narrative_template = NARRATIVE
 
-    def _check(self, **parameters) -> dict:
-        return check_parameters(**parameters)
+    _check = staticmethod(check_parameters)
 
     def compute(self, ctx: RunContext) -> Evidence:
         p = ctx.parameters

@@ -635,8 +635,7 @@ class FormationHypothesis(Hypothesis):
     title = "Was cluster formation project-driven?"
     narrative_template = NARRATIVE
 
-    def _check(self, **parameters) -> dict:
-        return check_parameters(**parameters)
+    _check = staticmethod(check_parameters)
 
     def compute(self, ctx: RunContext) -> Evidence:
         return compute_h1(ctx)

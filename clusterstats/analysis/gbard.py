@@ -255,8 +255,7 @@ class GbardHypothesis(Hypothesis):
     title = "Public R&D budgets by objective"
     narrative_template = NARRATIVE
 
-    def _check(self, **parameters) -> dict:
-        return check_parameters(**parameters)
+    _check = staticmethod(check_parameters)
 
     def compute(self, ctx: RunContext) -> Evidence:
         p = ctx.parameters

@@ -271,8 +271,7 @@ class InnovationHypothesis(Hypothesis):
     title = "New-to-market product innovation by enterprise size"
     narrative_template = NARRATIVE
 
-    def _check(self, **parameters) -> dict:
-        return check_parameters(**parameters)
+    _check = staticmethod(check_parameters)
 
     def compute(self, ctx: RunContext) -> Evidence:
         p = ctx.parameters

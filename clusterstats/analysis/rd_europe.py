@@ -395,8 +395,7 @@ class EuropeanDisparity(Hypothesis):
     title = "Regional R&D disparity across the EU: where does Bulgaria stand?"
     narrative_template = NARRATIVE
 
-    def _check(self, **parameters) -> dict:
-        return check_parameters(**parameters)
+    _check = staticmethod(check_parameters)
 
     def compute(self, ctx: RunContext) -> Evidence:
         """Leader ratios and Theil T per country and unit, Bulgaria's placement; no verdicts."""

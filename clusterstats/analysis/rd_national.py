@@ -254,8 +254,7 @@ class RdNationalHypothesis(Hypothesis):
     title = "Bulgaria's R&D intensity against the EU: trend and rank"
     narrative_template = NARRATIVE
 
-    def _check(self, **parameters) -> dict:
-        return check_parameters(**parameters)
+    _check = staticmethod(check_parameters)
 
     def compute(self, ctx: RunContext) -> Evidence:
         p = ctx.parameters

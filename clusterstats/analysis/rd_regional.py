@@ -1078,8 +1078,7 @@ class RegionalRDHypothesis(Hypothesis):
     title = "Regional R&D disparity: is the leading region 7–14 times ahead?"
     narrative_template = NARRATIVE
 
-    def _check(self, **parameters) -> dict:
-        return check_parameters(**parameters)
+    _check = staticmethod(check_parameters)
 
     def compute(self, ctx: RunContext) -> Evidence:
         """Ratios per unit, inequality and convergence in the run's unit; no verdicts."""

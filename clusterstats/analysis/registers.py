@@ -193,8 +193,7 @@ class RegistersHypothesis(Hypothesis):
     title = "The cluster registers: the guide's counts against its annexes"
     narrative_template = NARRATIVE
 
-    def _check(self, **parameters) -> dict:
-        return check_parameters(**parameters)
+    _check = staticmethod(check_parameters)
 
     def compute(self, ctx: RunContext) -> Evidence:
         p = ctx.parameters

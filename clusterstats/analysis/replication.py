@@ -914,8 +914,7 @@ class ReplicationHypothesis(Hypothesis):
     defaults = DEFAULTS
     title = "The guide's figures and tables, rebuilt from the data"
 
-    def _check(self, **parameters) -> dict:
-        return check_parameters(**parameters)
+    _check = staticmethod(check_parameters)
 
     def compute(self, ctx: RunContext) -> Evidence:
         return Evidence(rows=pd.DataFrame(), tables={"table_1": table_1(), "table_2": table_2()},

@@ -178,8 +178,7 @@ class SizeHypothesis(Hypothesis):
     title = "How large are the clusters?"
     narrative_template = NARRATIVE
 
-    def _check(self, **parameters) -> dict:
-        return check_parameters(**parameters)
+    _check = staticmethod(check_parameters)
 
     def compute(self, ctx: RunContext) -> Evidence:
         p = ctx.parameters

@@ -511,8 +511,7 @@ class SpecialisationHypothesis(Hypothesis):
     title = "Do clusters follow the development of their branch? Does ICT lead?"
     narrative_template = NARRATIVE
 
-    def _check(self, **parameters) -> dict:
-        return check_parameters(**parameters)
+    _check = staticmethod(check_parameters)
 
     def compute(self, ctx: RunContext) -> Evidence:
         p, role = ctx.parameters, _role(ctx)

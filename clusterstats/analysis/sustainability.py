@@ -114,8 +114,7 @@ class SustainabilityHypothesis(Hypothesis):
     title = "Are clusters born in the call window less sustainable?"
     narrative_template = NARRATIVE
 
-    def _check(self, **parameters) -> dict:
-        return check_parameters(**parameters)
+    _check = staticmethod(check_parameters)
 
     def compute(self, ctx: RunContext) -> Evidence:
         p = ctx.parameters
